@@ -1,0 +1,67 @@
+"""Configuration: frozen, keyword-only dataclasses, parsed once at the edge (CLI or JSON file)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Slot(enum.StrEnum):
+    """An embedding matrix indexed by token id."""
+
+    INPUT = "input"  # the input embedding table, (V, D)
+    OUTPUT = "output"  # the output head (unembedding), (V, D)
+
+
+class RowSource(enum.StrEnum):
+    """How a row of the new embedding matrices was made."""
+
+    COPIED = "copied"  # same canonical bytes in both vocabularies: bit-identical copy
+    ROLE = "role"  # special token matched by role (bos, eos, pad, unk, chat markers)
+    COMPUTED = "computed"  # produced by the initialisation method
+    FALLBACK = "fallback"  # the method had nothing to go on (e.g. unspellable token): mean row
+
+
+@dataclass(frozen=True, kw_only=True)
+class GraftConfig:
+    """What `graft` does.
+
+    Attributes:
+        method: name of a registered initialisation method (see `tokengraft methods`).
+        seed: seed of the only random generator used.
+        params: method-specific parameters (e.g. ``{"k": 64}``), validated by the method.
+        copy_shared: copy rows of tokens with identical canonical bytes bit-identically.
+    """
+
+    method: str = "subword_mean"
+    seed: int = 0
+    params: Mapping[str, Any] = field(default_factory=dict)
+    copy_shared: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "seed": self.seed,
+            "params": dict(self.params),
+            "copy_shared": self.copy_shared,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig:
+    """How bits per byte are computed.
+
+    Attributes:
+        window: tokens per forward pass (the model's context is capped to this).
+        stride: how far the window moves; each token is scored once, with at least
+            ``window - stride`` tokens of context once the first window is full.
+        batch_size: windows per forward pass.
+        max_bytes: score only the first this many bytes of each file (None: all).
+    """
+
+    window: int = 512
+    stride: int = 256
+    batch_size: int = 4
+    max_bytes: int | None = None
