@@ -73,27 +73,58 @@ def graft_cmd(
         list[str], typer.Option("--param", "-p", help="Method parameter key=value.")
     ] = [],  # noqa: B006
     config: Annotated[Path | None, typer.Option(help="JSON file with GraftConfig fields.")] = None,
+    donor: Annotated[str | None, typer.Option(help="Donor model using NEW_TOKENIZER.")] = None,
+    corpus: Annotated[list[Path], typer.Option(help="Target-language text file(s).")] = [],  # noqa: B006
+    source_corpus: Annotated[
+        list[Path], typer.Option(help="Text file(s) in the model's language.")
+    ] = [],  # noqa: B006
+    dictionary: Annotated[Path | None, typer.Option(help="source<TAB>target word pairs.")] = None,
+    aux_model: Annotated[str | None, typer.Option(help="Auxiliary embedding model dir.")] = None,
+    max_corpus_bytes: Annotated[
+        int | None, typer.Option(help="Bytes read per corpus file.")
+    ] = None,
+    untie: Annotated[bool, typer.Option(help="Give a tied model its own output head.")] = False,
     force: Annotated[bool, typer.Option(help="Replace a non-empty OUT.")] = False,
     allow_pickle: Annotated[bool, typer.Option(help="Allow pickle (.bin) weights.")] = False,
     quiet: Quiet = False,
 ) -> None:
     """Replace MODEL's tokenizer by NEW_TOKENIZER and write a Hugging Face checkpoint to OUT."""
+    from tokengraft.corpus import cache_dir
     from tokengraft.methods import get_method
     from tokengraft.pipeline import graft_pretrained
+    from tokengraft.resources import Resources
 
     fields = _load_config_file(config)
     if method is not None:
         fields["method"] = method
     if seed is not None:
         fields["seed"] = seed
+    if untie:
+        fields["untie"] = True
     fields["params"] = {**fields.get("params", {}), **_parse_params(param)}
     try:
         cfg = GraftConfig(**fields)
     except TypeError as exc:
         raise TokengraftError(f"bad graft config: {exc}") from None
     get_method(cfg.method)  # fail fast on an unknown name, before loading anything
+    resources = Resources(
+        donor=donor,
+        corpus=tuple(corpus),
+        source_corpus=tuple(source_corpus),
+        dictionary=dictionary,
+        aux_model=aux_model,
+        cache_dir=cache_dir() / "methods",
+        max_corpus_bytes=max_corpus_bytes,
+    )
     report = graft_pretrained(
-        model, new_tokenizer, out, cfg, force=force, allow_pickle=allow_pickle, progress=not quiet
+        model,
+        new_tokenizer,
+        out,
+        cfg,
+        force=force,
+        allow_pickle=allow_pickle,
+        progress=not quiet,
+        resources=resources,
     )
     c = report.counts
     typer.echo(
@@ -110,8 +141,10 @@ def eval_model_cmd(
     model: Annotated[str, typer.Argument(help="HF directory, .gguf file, or 'smollm2-135m'.")],
     texts: Annotated[list[Path], typer.Option("--texts", help="UTF-8 text files.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    window: Annotated[int, typer.Option(help="Tokens per forward pass.")] = EvalConfig.window,
-    stride: Annotated[int, typer.Option(help="Window stride.")] = EvalConfig.stride,
+    window: Annotated[
+        int | None, typer.Option(help="Tokens per forward pass [default: 512, capped by context].")
+    ] = None,
+    stride: Annotated[int | None, typer.Option(help="Window stride [default: window/2].")] = None,
     batch_size: Annotated[
         int, typer.Option(help="Windows per forward pass.")
     ] = EvalConfig.batch_size,
@@ -125,9 +158,13 @@ def eval_model_cmd(
     from tokengraft import io
     from tokengraft.evaluate import score_texts
 
-    cfg = EvalConfig(window=window, stride=stride, batch_size=batch_size, max_bytes=max_bytes)
     docs = io.read_texts(texts, max_bytes=max_bytes)
     lm = io.load_model(model, allow_pickle=allow_pickle)
+    if window is None:
+        context = getattr(lm.config, "max_position_embeddings", None) or EvalConfig.window
+        window = min(EvalConfig.window, int(context))
+    stride = stride if stride is not None else max(1, window // 2)
+    cfg = EvalConfig(window=window, stride=stride, batch_size=batch_size, max_bytes=max_bytes)
     tok = io.load_tokenizer(model)
     result = score_texts(lm, tok, docs, cfg, progress=not quiet)
     if as_json:
@@ -246,27 +283,36 @@ def demo_cmd(
     typer.echo(format_table(rows))
 
 
+# Options that take several files, as in `--texts a.txt b.txt` (click options take one value each).
+_MULTI_VALUE = frozenset({"--texts", "--corpus", "--source-corpus"})
+
+
+def expand_multi_value(argv: list[str]) -> list[str]:
+    """Rewrite ``--texts a b`` as ``--texts a --texts b`` (values run until the next ``-`` flag)."""
+    out: list[str] = []
+    current: str | None = None
+    for arg in argv:
+        if arg.startswith("-"):
+            current = arg if arg in _MULTI_VALUE else None
+            out.append(arg)
+        elif current is not None and out[-1] != current:
+            out += [current, arg]
+        else:
+            out.append(arg)
+    return out
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors become one line on stderr and exit status 2."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = expand_multi_value(list(sys.argv[1:] if argv is None else argv))
     try:
-        app(args=argv, prog_name="tokengraft", standalone_mode=False)
+        app(args=args, prog_name="tokengraft")
     except TokengraftError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        return 1
-    except (typer.Exit, SystemExit) as exc:
-        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
-        return int(code or 0)
-    except Exception as exc:  # click usage errors
-        from click import ClickException
-
-        if isinstance(exc, ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
+    except SystemExit as exc:  # click's own exit, usage errors included (status 2)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0
 
 

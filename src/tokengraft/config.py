@@ -33,12 +33,15 @@ class GraftConfig:
         seed: seed of the only random generator used.
         params: method-specific parameters (e.g. ``{"k": 64}``), validated by the method.
         copy_shared: copy rows of tokens with identical canonical bytes bit-identically.
+        untie: give a tied model a separate output head (each slot computed by the method on its
+            own); off by default, so a tied model stays tied.
     """
 
     method: str = "subword_mean"
     seed: int = 0
     params: Mapping[str, Any] = field(default_factory=dict)
     copy_shared: bool = True
+    untie: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +49,7 @@ class GraftConfig:
             "seed": self.seed,
             "params": dict(self.params),
             "copy_shared": self.copy_shared,
+            "untie": self.untie,
         }
 
 
@@ -63,5 +67,5 @@ class EvalConfig:
 
     window: int = 512
     stride: int = 256
-    batch_size: int = 4
+    batch_size: int = 1
     max_bytes: int | None = None

@@ -34,4 +34,5 @@ if __name__ == "__main__":  # pragma: no cover - a maintainer's command
     from tokengraft import io
 
     path = Path("README.md")
-    io.write_text(path, render_into(path.read_text(encoding="utf-8")))
+    ((_, text),) = io.read_texts([path])
+    io.write_text(path, render_into(text))

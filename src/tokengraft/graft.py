@@ -57,15 +57,19 @@ def graft_embeddings(
     config: GraftConfig,
     *,
     extras: Mapping[str, Any] | None = None,
+    progress: bool = False,
 ) -> EmbeddingGraft:
     """Compute every row of the new vocabulary for each embedding slot.
 
     Args:
         weights: slot -> (V_old, D) matrix of the base model (input; output too when untied).
+            A tied model gives only the input slot; with ``config.untie`` its output slot is
+            made from the same matrix.
         old_tok: the base model's tokenizer.
         new_tok: the tokenizer to graft on.
         config: method, seed and parameters.
         extras: inputs some methods need (donor model, corpus, ...), keyed by ``Need``.
+        progress: let methods show progress bars.
 
     Returns:
         The new (V_new, D) matrices with shared rows copied bit-identically.
@@ -88,6 +92,9 @@ def graft_embeddings(
     timer = time.perf_counter()
     generator = torch.Generator().manual_seed(config.seed)
     anchor_new, anchor_old = alignment.anchors()
+    tied = Slot.OUTPUT not in weights and not config.untie
+    if config.untie and Slot.OUTPUT not in weights:
+        weights = {Slot.INPUT: weights[Slot.INPUT], Slot.OUTPUT: weights[Slot.INPUT]}
     new_weights = {}
     for slot, old in weights.items():
         inp = MethodInput(
@@ -97,6 +104,8 @@ def graft_embeddings(
             pieces=spelled,
             n_new=len(alignment.source),
             generator=generator,
+            tied=tied,
+            progress=progress,
             tokens=tokens,
             anchor_new=anchor_new,
             anchor_old=anchor_old,
@@ -158,6 +167,13 @@ def _final_sources(
 # In-memory models.
 
 
+def _weight(module: nn.Module) -> torch.Tensor:
+    weight = module.weight
+    if not isinstance(weight, torch.Tensor):
+        raise TokengraftError(f"{type(module).__name__} has no weight matrix")
+    return weight
+
+
 def embedding_weights(model: PreTrainedModel) -> dict[Slot, torch.Tensor]:
     """The model's embedding matrices; the output head only when it is not tied to the input.
 
@@ -166,12 +182,12 @@ def embedding_weights(model: PreTrainedModel) -> dict[Slot, torch.Tensor]:
     """
     inp = model.get_input_embeddings()
     out = model.get_output_embeddings()
-    weights = {Slot.INPUT: inp.weight.detach()}
+    weights = {Slot.INPUT: _weight(inp).detach()}
     if out is None or is_tied(model):
         return weights
     if getattr(out, "bias", None) is not None:
         raise TokengraftError("output heads with a bias are not supported yet")
-    weights[Slot.OUTPUT] = out.weight.detach()
+    weights[Slot.OUTPUT] = _weight(out).detach()
     return weights
 
 
@@ -180,8 +196,8 @@ def is_tied(model: PreTrainedModel) -> bool:
     out = model.get_output_embeddings()
     if out is None:
         return True
-    inp = model.get_input_embeddings()
-    return out.weight is inp.weight or out.weight.data_ptr() == inp.weight.data_ptr()
+    head, table = _weight(out), _weight(model.get_input_embeddings())
+    return head is table or head.data_ptr() == table.data_ptr()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -210,6 +226,7 @@ def graft(
     config: GraftConfig,
     *,
     extras: Mapping[str, Any] | None = None,
+    progress: bool = False,
 ) -> GraftResult:
     """Replace ``model``'s tokenizer by ``new_tok`` in memory; ``model`` is left unchanged.
 
@@ -219,6 +236,7 @@ def graft(
         new_tok: the tokenizer to graft on.
         config: method, seed and parameters.
         extras: inputs some methods need (see ``tokengraft methods``).
+        progress: let methods show progress bars.
 
     Returns:
         A :class:`GraftResult`; a tied model stays tied, an untied one gets both matrices.
@@ -228,8 +246,10 @@ def graft(
         >>> result.model.get_input_embeddings().weight.shape[0] == len(new_tok)  # doctest: +SKIP
         True
     """
-    tied = is_tied(model)
-    embeddings = graft_embeddings(embedding_weights(model), old_tok, new_tok, config, extras=extras)
+    embeddings = graft_embeddings(
+        embedding_weights(model), old_tok, new_tok, config, extras=extras, progress=progress
+    )
+    tied = Slot.OUTPUT not in embeddings.weights
     new_model = _with_embeddings(model, embeddings.weights, tied)
     tokenizer = copy.deepcopy(new_tok)
     warnings = carry_chat_template(old_tok, tokenizer)
@@ -258,8 +278,8 @@ def _with_embeddings(
     new_model.set_input_embeddings(nn.Embedding.from_pretrained(new_in.clone(), freeze=False))
     head = new_model.get_output_embeddings()
     if head is not None:
-        source = new_model.get_input_embeddings().weight if tied else weights[Slot.OUTPUT].clone()
-        head.weight = source if tied else nn.Parameter(source)
+        table = _weight(new_model.get_input_embeddings())
+        head.weight = table if tied else nn.Parameter(weights[Slot.OUTPUT].clone())
         head.out_features = new_in.shape[0]
     new_model.config.vocab_size = new_in.shape[0]
     new_model.config.tie_word_embeddings = tied

@@ -18,14 +18,18 @@ from transformers import PreTrainedTokenizerBase
 
 from tokengraft import io
 from tokengraft.config import GraftConfig, Slot
+from tokengraft.errors import TokengraftError
 from tokengraft.graft import (
     EmbeddingGraft,
     carry_chat_template,
+    embedding_weights,
     graft,
     graft_embeddings,
     update_special_ids,
 )
+from tokengraft.methods import get_method
 from tokengraft.report import GraftReport, build_report, model_card, tokens_tsv
+from tokengraft.resources import Resources, load_extras
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,7 @@ def graft_pretrained(
     force: bool = False,
     allow_pickle: bool = False,
     progress: bool = False,
+    resources: Resources | None = None,
 ) -> GraftReport:
     """Graft ``new_tokenizer`` onto ``model`` and write the result to ``out``.
 
@@ -55,6 +60,7 @@ def graft_pretrained(
         force: replace an existing non-empty ``out``.
         allow_pickle: allow pickle (``pytorch_model.bin``) weights.
         progress: show progress bars.
+        resources: paths to what the method needs beyond the model (donor, corpus, ...).
 
     Returns:
         The :class:`GraftReport` also written to ``out/report.json``.
@@ -70,11 +76,11 @@ def graft_pretrained(
         seconds = {"load_tokenizers": time.perf_counter() - started}
         if source.kind is io.ModelKind.HF_DIR:
             embeddings, tied, warnings, old_rows = _graft_hf_dir(
-                source.path, old_tok, new_tok, config, tmp, seconds, progress
+                source, old_tok, new_tok, config, tmp, seconds, progress, resources or Resources()
             )
         else:
             embeddings, tied, warnings, old_rows = _graft_loaded(
-                source, old_tok, new_tok, config, tmp, seconds
+                source, old_tok, new_tok, config, tmp, seconds, progress, resources or Resources()
             )
         seconds["total"] = time.perf_counter() - started
         report = build_report(
@@ -106,29 +112,36 @@ def _graft_loaded(
     config: GraftConfig,
     tmp: Path,
     seconds: dict[str, float],
+    progress: bool,
+    resources: Resources,
 ) -> tuple[EmbeddingGraft, bool, tuple[str, ...], int]:
     timer = time.perf_counter()
     base = io.load_model(source)
     seconds["load_model"] = time.perf_counter() - timer
     timer = time.perf_counter()
-    result = graft(base, old_tok, new_tok, config)
+    extras = load_extras(get_method(config.method).needs, resources, new_tok, lambda: base)
+    seconds["load_resources"] = time.perf_counter() - timer
+    timer = time.perf_counter()
+    result = graft(base, old_tok, new_tok, config, extras=extras, progress=progress)
     seconds["graft"] = time.perf_counter() - timer
     timer = time.perf_counter()
     io.save_pretrained(result.model, result.tokenizer, tmp)
     seconds["write"] = time.perf_counter() - timer
-    old_rows = base.get_input_embeddings().weight.shape[0]
+    old_rows = int(embedding_weights(base)[Slot.INPUT].shape[0])
     return result.embeddings, result.tied, result.warnings, old_rows
 
 
 def _graft_hf_dir(
-    model_dir: Path,
+    source: io.ModelSource,
     old_tok: PreTrainedTokenizerBase,
     new_tok: PreTrainedTokenizerBase,
     config: GraftConfig,
     tmp: Path,
     seconds: dict[str, float],
     progress: bool,
+    resources: Resources,
 ) -> tuple[EmbeddingGraft, bool, tuple[str, ...], int]:
+    model_dir = source.path
     timer = time.perf_counter()
     names = io.embedding_names(model_dir)
     wanted = [n for n in (names.input, names.output) if n is not None]
@@ -138,21 +151,31 @@ def _graft_hf_dir(
         weights[Slot.OUTPUT] = tensors[names.output]
     seconds["load_model"] = time.perf_counter() - timer
     timer = time.perf_counter()
-    embeddings = graft_embeddings(weights, old_tok, new_tok, config)
+    needs = get_method(config.method).needs
+    extras = load_extras(needs, resources, new_tok, lambda: io.load_model(source))
+    seconds["load_resources"] = time.perf_counter() - timer
+    timer = time.perf_counter()
+    embeddings = graft_embeddings(
+        weights, old_tok, new_tok, config, extras=extras, progress=progress
+    )
     seconds["graft"] = time.perf_counter() - timer
     timer = time.perf_counter()
     replacements = {names.input: embeddings.weights[Slot.INPUT]}
-    if names.output is not None:
-        replacements[names.output] = embeddings.weights[Slot.OUTPUT]
+    tied = Slot.OUTPUT not in embeddings.weights
+    if not tied:
+        head = names.output or names.head
+        if head is None:
+            raise TokengraftError(f"{model_dir}: this architecture has no output head to untie")
+        replacements[head] = embeddings.weights[Slot.OUTPUT]
     io.rewrite_checkpoint(model_dir, tmp, replacements, progress=progress)
     tokenizer = copy.deepcopy(new_tok)
     warnings = tuple(carry_chat_template(old_tok, tokenizer))
     configs = io.load_configs(model_dir)
     configs.model.vocab_size = len(embeddings.sources)
+    configs.model.tie_word_embeddings = tied
     present = [c for c in (configs.model, configs.generation) if c is not None]
     update_special_ids(present, tokenizer, embeddings.alignment)
     io.save_configs(configs, tmp)
     io.save_tokenizer(tokenizer, tmp)
     seconds["write"] = time.perf_counter() - timer
-    tied = names.output is None
     return embeddings, tied, warnings, int(tensors[names.input].shape[0])

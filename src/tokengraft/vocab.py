@@ -71,8 +71,12 @@ class CanonicalToken:
     def display(self) -> str:
         """A readable, single-line rendering for reports (``␣`` marks the word-start space)."""
         body = self.text.decode("utf-8", errors="backslashreplace")
-        body = body.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        body = "".join(c if c.isprintable() or c == " " else _escape(c) for c in body)
         return ("␣" + body) if self.word_start else body
+
+
+def _escape(char: str) -> str:
+    return char.encode("unicode_escape").decode("ascii")
 
 
 def _from_surface(raw: bytes, *, byte_fallback: bool = False) -> CanonicalToken:
@@ -200,14 +204,13 @@ def canonical_vocab(tok: PreTrainedTokenizerBase) -> CanonicalVocab:
     added = {i: t for i, t in tok.added_tokens_decoder.items()}
     size = max(len(tok), max(added, default=-1) + 1)
     pieces: list[str | None] = [None] * size
-    for piece, i in tok.get_vocab().items():
+    for text, i in tok.get_vocab().items():
         if i < size:
-            pieces[i] = piece
+            pieces[i] = text
     tokens: list[CanonicalToken | None] = []
     for i, piece in enumerate(pieces):
         if i in added:
-            token = added[i]
-            tokens.append(CanonicalToken(token.content.encode(), special=bool(token.special)))
+            tokens.append(CanonicalToken(added[i].content.encode(), special=bool(added[i].special)))
         else:
             tokens.append(None if piece is None else canonical_piece(piece, info))
     return CanonicalVocab(tuple(tokens), info, _build_index(tokens))

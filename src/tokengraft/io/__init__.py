@@ -17,6 +17,7 @@ from tokengraft.io.checkpoint import (
 )
 from tokengraft.io.files import (
     atomic_output_dir,
+    read_dictionary,
     read_json,
     read_texts,
     save_pretrained,
@@ -29,6 +30,7 @@ from tokengraft.io.models import (
     ModelSource,
     PackagedModel,
     load_configs,
+    load_encoder,
     load_model,
     packaged_model_path,
     resolve_model,
@@ -48,9 +50,11 @@ __all__ = [
     "atomic_output_dir",
     "embedding_names",
     "load_configs",
+    "load_encoder",
     "load_model",
     "load_tokenizer",
     "packaged_model_path",
+    "read_dictionary",
     "read_json",
     "read_tensors",
     "read_texts",

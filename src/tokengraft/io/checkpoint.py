@@ -59,10 +59,15 @@ class TensorInfo:
 
 @dataclass(frozen=True, kw_only=True)
 class EmbeddingNames:
-    """Checkpoint names of the input embedding and the output head (None when tied)."""
+    """Checkpoint names of the input embedding and the output head (None when tied).
+
+    ``head`` is the architecture's name for the output head's weight, tied or not (where an
+    untied head would be written).
+    """
 
     input: str
     output: str | None
+    head: str | None = None
 
 
 def safetensors_index(model_dir: Path) -> dict[str, TensorInfo]:
@@ -176,9 +181,10 @@ def embedding_names(model_dir: Path) -> EmbeddingNames:
     head = model.get_output_embeddings()
     tied = bool(getattr(config.get_text_config(), "tie_word_embeddings", False))
     output_name = None
-    if head is not None and not tied:
-        output_name = _find_in_index(f"{modules[id(head)]}.weight", index)
-    return EmbeddingNames(input=input_name, output=output_name)
+    head_name = f"{modules[id(head)]}.weight" if head is not None else None
+    if head_name is not None and not tied:
+        output_name = _find_in_index(head_name, index)
+    return EmbeddingNames(input=input_name, output=output_name, head=head_name)
 
 
 def _find_in_index(name: str, index: Mapping[str, TensorInfo]) -> str | None:

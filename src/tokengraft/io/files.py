@@ -152,3 +152,19 @@ def read_json(path: Path) -> Any:
         raise TokengraftError(f"{path} does not exist")
     with _reraise("JSON file", path):
         return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_dictionary(path: Path) -> list[tuple[str, str]]:
+    """A bilingual dictionary: one ``source<TAB>target`` pair per line (``#`` lines skipped)."""
+    ((name, text),) = read_texts([path])
+    pairs = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        source, sep, target = line.partition("\t")
+        if not sep or not source.strip() or not target.strip():
+            raise TokengraftError(f"{path}:{number}: a dictionary line is 'source<TAB>target'")
+        pairs.append((source.strip(), target.strip()))
+    if not pairs:
+        raise TokengraftError(f"{path}: the dictionary has no entries")
+    return pairs

@@ -11,10 +11,13 @@ from pathlib import Path
 import torch
 from transformers import (
     AutoConfig,
+    AutoModel,
     AutoModelForCausalLM,
+    AutoTokenizer,
     GenerationConfig,
     PretrainedConfig,
     PreTrainedModel,
+    PreTrainedTokenizerBase,
 )
 
 from tokengraft.errors import TokengraftError
@@ -208,3 +211,14 @@ def save_configs(configs: ModelConfigs, out: Path) -> None:
             configs.generation.save_pretrained(out)
     except OSError as exc:
         raise TokengraftError(f"cannot write configs to {out}: {_one_line(exc)}") from exc
+
+
+def load_encoder(spec: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """An auxiliary text-embedding model (``AutoModel``) and its tokenizer from an HF directory."""
+    path = Path(spec)
+    if not (path / "config.json").is_file():
+        raise TokengraftError(f"{spec} is not a Hugging Face model directory (no config.json)")
+    with _reraise("encoder model", path):
+        model = AutoModel.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    return model.eval(), tokenizer

@@ -1,6 +1,7 @@
 """Initialisation methods for new embedding rows, one module per method, behind a registry."""
 
 from tokengraft.methods.registry import (
+    Donor,
     MethodInput,
     MethodSpec,
     Need,
@@ -9,4 +10,4 @@ from tokengraft.methods.registry import (
     register,
 )
 
-__all__ = ["MethodInput", "MethodSpec", "Need", "get_method", "load_all", "register"]
+__all__ = ["Donor", "MethodInput", "MethodSpec", "Need", "get_method", "load_all", "register"]

@@ -22,12 +22,34 @@ from tokengraft.vocab import CanonicalToken
 
 
 class Need(enum.StrEnum):
-    """Inputs beyond the model's own embeddings that a method requires."""
+    """Inputs beyond the model's own embeddings that a method requires.
+
+    Each is a key of ``MethodInput.extras`` with a fixed type:
+    ``donor``: :class:`Donor`; ``corpus`` and ``source_corpus``: ``Sequence[str]`` (target- and
+    source-language documents); ``dictionary``: ``Sequence[tuple[str, str]]`` (source word, target
+    word); ``model``: the base ``PreTrainedModel``; ``aux_model``: a ``(PreTrainedModel,
+    PreTrainedTokenizerBase)`` pair of an auxiliary embedding model; ``cache_dir``: a ``Path`` where a
+    method may keep what it trained (its own subdirectory, named after the method).
+    """
 
     DONOR = "donor"  # a donor model that already has the new tokenizer
     CORPUS = "corpus"  # target-language text
+    SOURCE_CORPUS = "source_corpus"  # text in the base model's language
     DICTIONARY = "dictionary"  # a bilingual dictionary
     MODEL = "model"  # the full base model (forward passes), not only its embeddings
+    AUX_MODEL = "aux_model"  # an auxiliary text-embedding model (TokenAdapt)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Donor:
+    """Embeddings of a donor model that already uses the new tokenizer.
+
+    Attributes:
+        weights: slot -> (V_new, D_donor), rows indexed by new ids; a tied donor gives the same
+            tensor for both slots.
+    """
+
+    weights: Mapping[Slot, torch.Tensor]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +59,7 @@ class MethodInput:
     Attributes:
         old: (V_old, D) the slot's matrix in the base model.
         slot: which matrix this is (input embeddings or output head).
+        tied: the result serves as both input embeddings and output head.
         to_compute: (N,) long; the new ids whose rows the method makes.
         pieces: per entry of ``to_compute``, the old ids spelling that token (None: unspellable).
         n_new: V_new, the size of the new vocabulary.
@@ -45,6 +68,7 @@ class MethodInput:
             tokens, whose rows are known in both vocabularies.
         old_tokenizer / new_tokenizer: the two tokenizers (for methods that tokenise text).
         generator: the only source of randomness.
+        progress: the method may show a progress bar for long work.
         params: the method's parameters, defaults filled in.
         extras: optional inputs named by ``Need`` (donor embeddings, corpus, ...).
     """
@@ -55,6 +79,8 @@ class MethodInput:
     pieces: Sequence[Sequence[int] | None]
     n_new: int
     generator: torch.Generator
+    tied: bool = False
+    progress: bool = False
     tokens: Sequence[CanonicalToken | None] = ()
     anchor_new: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
     anchor_old: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
