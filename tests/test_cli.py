@@ -139,7 +139,16 @@ def test_train_tokenizer(capsys, base, tmp_path):
     text = tmp_path / "t.txt"
     text.write_text("\n\n".join(tiny.TEXT))
     out = tmp_path / "tok"
-    argv = ["train-tokenizer", str(text), "--vocab-size", "300", "--out", str(out), "--like", str(base)]
+    argv = [
+        "train-tokenizer",
+        str(text),
+        "--vocab-size",
+        "300",
+        "--out",
+        str(out),
+        "--like",
+        str(base),
+    ]
     assert run(argv) == 0
     assert (out / "tokenizer.json").is_file()
     _fails(capsys, [*argv[:3], "10", *argv[4:], "--force"], "vocab-size")

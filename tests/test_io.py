@@ -290,10 +290,11 @@ def test_write_json_atomic(tmp_path: Path) -> None:
 
 def test_embedding_names(untied_dir: Path, tied_dir: Path) -> None:
     assert io.embedding_names(untied_dir) == io.EmbeddingNames(
-        input="model.embed_tokens.weight", output="lm_head.weight"
+        input="model.embed_tokens.weight", output="lm_head.weight", head="lm_head.weight"
     )
+    # A tied checkpoint has no head tensor, but the name an untied head would take is known.
     assert io.embedding_names(tied_dir) == io.EmbeddingNames(
-        input="model.embed_tokens.weight", output=None
+        input="model.embed_tokens.weight", output=None, head="lm_head.weight"
     )
 
 

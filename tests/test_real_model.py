@@ -57,7 +57,7 @@ def test_reloads_with_plain_transformers_and_generates(grafted):
         [{"role": "user", "content": "Hello"}], add_generation_prompt=True, return_tensors="pt"
     )
     ids = prompt if isinstance(prompt, torch.Tensor) else prompt["input_ids"]
-    generated = model.generate(ids, max_new_tokens=4, do_sample=False)
+    generated = model.generate(ids, min_new_tokens=4, max_new_tokens=4, do_sample=False)
     assert generated.shape[1] == ids.shape[1] + 4
     assert sum(report["counts"].values()) == report["new_vocab_size"]
     assert report["counts"][RowSource.COPIED.value] > 250  # bytes and short words are shared

