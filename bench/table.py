@@ -37,7 +37,9 @@ the first `max_bytes` bytes of the target-language held-out file and of the Engl
 byte are comparable across tokenizers; "x orig." is the row's bits per byte over the original
 model's (1.00 = as good as the original). "graft s" is the wall time of the whole child process
 that made the checkpoint (loading, graft, writing), "method s" the time our method's own step
-reported, "peak RSS" the kernel's high-water mark of that child process tree.
+reported, "peak RSS" the kernel's high-water mark of that child process tree. Our rows start from
+the packaged SmolLM2 GGUF (dequantised on load, about 15-30 s of "graft s" here); peers cannot read
+GGUF and start from the same weights saved once as a Hugging Face directory (not timed).
 
 **These numbers are from one run on a 2-core machine shared with other jobs**: bits per byte are
 deterministic, timings are indicative only.
