@@ -198,7 +198,7 @@ def draw_chart(results: Mapping[str, Any], path: Path) -> bool:
         f"bits per byte (first {results['max_bytes']:,} bytes of held-out; lower is better)"
     )
     ax.set_title(results["scenario"])
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper right")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

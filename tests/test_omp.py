@@ -11,6 +11,7 @@ from tokengraft.errors import TokengraftError
 from tokengraft.graft import embedding_weights, graft, is_tied
 from tokengraft.methods import Donor, MethodInput, get_method
 from tokengraft.methods.omp import sparse_codes
+from tokengraft.vocab import CanonicalToken
 
 
 def _planted(
@@ -187,3 +188,31 @@ def test_needs_a_donor(old_tok, new_tok):
     model = tiny.llama(len(old_tok), tied=True)
     with pytest.raises(TokengraftError, match="needs: donor"):
         graft(model, old_tok, new_tok, GraftConfig(method="omp"))
+
+
+@pytest.mark.parametrize("special", ["zero", "omp"])
+def test_special_tokens_without_a_role_get_zero_rows(special):
+    atoms, targets, support, coefs = _planted(50, 16, 2, 2, seed=8)
+    donor = torch.cat([atoms, targets])
+    old = torch.randn(50, 6, generator=torch.Generator().manual_seed(9))
+    spec = get_method("omp")
+    inp = MethodInput(
+        old=old,
+        slot=Slot.INPUT,
+        to_compute=torch.tensor([50, 51]),
+        pieces=[None, None],
+        n_new=52,
+        generator=torch.Generator().manual_seed(0),
+        tokens=[CanonicalToken(b"<unused0>", special=True), CanonicalToken(b"xy")],
+        anchor_new=torch.arange(50),
+        anchor_old=torch.arange(50),
+        params=spec.resolve_params({"k": 2, "candidates": 0, "special": special}),
+        extras={"donor": Donor(weights={Slot.INPUT: donor, Slot.OUTPUT: donor})},
+    )
+    rows = spec.fn(inp).double()
+    expected = torch.einsum("nk,nkd->nd", coefs, old.double()[support])
+    assert torch.allclose(rows[1], expected[1], atol=1e-4)
+    if special == "zero":
+        assert torch.equal(rows[0], torch.zeros(6, dtype=torch.float64))
+    else:
+        assert torch.allclose(rows[0], expected[0], atol=1e-4)

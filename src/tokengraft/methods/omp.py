@@ -27,6 +27,10 @@ Where this implementation differs from the paper and from tokensurgeon:
 * Least squares is solved in float64 through the inverse Cholesky factor of the chosen atoms'
   Gram matrix, grown by one row per step; the inner products feeding it are float32.
 * A token whose donor row is absent (all zero or not finite) gets the mean of the base rows.
+* ``special="zero"`` (default; ``"omp"`` approximates them like any token): a special token that
+  no role matched gets a zero row (logit 0 in the head). Gemma-3's 6,242 ``<unusedN>`` rows are
+  untrained (pairwise cosine 0.77); OMP maps them onto trained base rows, and with tokensurgeon-
+  style approximation they took 52% of SmolLM2's probability mass on German text.
 * Shared tokens are found by byte-exact alignment (``tokengraft.vocab``): 46,253 anchors for
   SmolLM2 -> Gemma-3, where tokensurgeon's 'Ġ'-prefix normalisation finds 45,571.
 """
@@ -74,6 +78,10 @@ def omp_rows(inp: MethodInput) -> torch.Tensor:
         return out
     targets = donor[inp.to_compute].float()  # (N, D_donor)
     present = torch.isfinite(targets).all(dim=1) & (targets.abs().sum(dim=1) > 0)
+    special = _special(inp)  # (N,) special tokens without a role (Gemma's <unusedN>, <mask>)
+    if inp.params["special"] == "zero":
+        out[special] = 0.0
+        present &= ~special
     atoms = donor[inp.anchor_new].float()  # (S, D_donor)
     atoms = torch.where(torch.isfinite(atoms), atoms, torch.zeros_like(atoms))
     codes = sparse_codes(
@@ -92,6 +100,14 @@ def omp_rows(inp: MethodInput) -> torch.Tensor:
         int((~present).sum()),
     )
     return out
+
+
+def _special(inp: MethodInput) -> torch.Tensor:
+    """(N,) bool: entries of ``to_compute`` that are special tokens (matched by no role)."""
+    flags = [t is not None and t.special for t in inp.tokens]
+    if len(flags) != len(inp.to_compute):
+        return torch.zeros(len(inp.to_compute), dtype=torch.bool)
+    return torch.tensor(flags, dtype=torch.bool)
 
 
 def combine(codes: SparseCodes, base: torch.Tensor, *, batch_size: int = 256) -> torch.Tensor:
@@ -306,6 +322,6 @@ SPEC = register(
         summary="sparse combination of shared tokens found by OMP in a donor model's space",
         paper="2506.06607",
         needs=frozenset({Need.DONOR}),
-        params={"k": 64, "candidates": 128, "refresh": 8, "batch_size": 256},
+        params={"k": 64, "candidates": 128, "refresh": 8, "batch_size": 256, "special": "zero"},
     )
 )
