@@ -27,6 +27,8 @@ class Measured:
         returncode: exit status (negative: killed by that signal).
         seconds: wall time from start to exit.
         peak_rss_mb: the kernel's peak resident set size of the child tree, in MiB.
+        cpu_seconds: user + system CPU time of the child tree (comparable under load, unlike
+            wall time).
         stdout: everything the child printed on stdout.
         stderr_tail: the last characters of its stderr (the whole of it is in the log file).
         timed_out: the child was stopped after ``timeout`` seconds.
@@ -36,6 +38,7 @@ class Measured:
     seconds: float
     peak_rss_mb: float
     stdout: str
+    cpu_seconds: float = 0.0
     stderr_tail: str
     timed_out: bool = False
 
@@ -91,6 +94,7 @@ def run_measured(
         returncode=proc.returncode,
         seconds=seconds,
         peak_rss_mb=rusage.ru_maxrss / 1024,  # Linux reports KiB
+        cpu_seconds=rusage.ru_utime + rusage.ru_stime,
         stdout=out_path.read_text(encoding="utf-8", errors="replace"),
         stderr_tail=_tail(log),
         timed_out=timed_out,

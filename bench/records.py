@@ -36,6 +36,7 @@ ROW_FIELDS = (
     "target_bytes",
     "english_bytes",
     "graft_seconds",
+    "graft_cpu_seconds",
     "method_seconds",
     "report_seconds",
     "peak_rss_mb",

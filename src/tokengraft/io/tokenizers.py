@@ -21,7 +21,14 @@ from transformers.convert_slow_tokenizer import TikTokenConverter, generate_merg
 
 from tokengraft.errors import TokengraftError
 from tokengraft.io._common import _one_line, _reraise
-from tokengraft.io.models import PACKAGED_MODELS, _check_gguf_magic, packaged_model_path
+from tokengraft.io.models import (
+    PACKAGED_MODELS,
+    _check_gguf_magic,
+    chunked_model_dir,
+    chunked_names,
+    packaged_model_path,
+    packaged_names,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +62,8 @@ def load_tokenizer(
     tok: PreTrainedTokenizerBase
     if spec in PACKAGED_MODELS:
         tok = _load_gguf_tokenizer(packaged_model_path(spec))
+    elif spec in chunked_names():
+        tok = _load_hf_tokenizer_dir(chunked_model_dir(spec))
     elif path.is_dir():
         tok = _load_hf_tokenizer_dir(path)
     elif path.is_file():
@@ -62,7 +71,7 @@ def load_tokenizer(
     else:
         raise TokengraftError(
             f"tokenizer not found: {spec} is neither a file, a directory nor "
-            f"a packaged model ({', '.join(PACKAGED_MODELS)})"
+            f"a packaged model ({', '.join(packaged_names())})"
         )
     if not isinstance(tok, PreTrainedTokenizerFast):
         raise TokengraftError(f"{path} did not give a fast tokenizer; pass its tokenizer.json")

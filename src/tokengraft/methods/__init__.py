@@ -5,9 +5,19 @@ from tokengraft.methods.registry import (
     MethodInput,
     MethodSpec,
     Need,
+    RefineInput,
     get_method,
     load_all,
     register,
 )
 
-__all__ = ["Donor", "MethodInput", "MethodSpec", "Need", "get_method", "load_all", "register"]
+__all__ = [
+    "Donor",
+    "MethodInput",
+    "MethodSpec",
+    "Need",
+    "RefineInput",
+    "get_method",
+    "load_all",
+    "register",
+]

@@ -320,7 +320,7 @@ SPEC = register(
         name="omp",
         fn=omp_rows,
         summary="sparse combination of shared tokens found by OMP in a donor model's space",
-        paper="2506.06607",
+        paper="https://arxiv.org/abs/2506.06607",
         needs=frozenset({Need.DONOR}),
         params={"k": 64, "candidates": 128, "refresh": 8, "batch_size": 256, "special": "zero"},
     )

@@ -94,6 +94,33 @@ MethodFn = Callable[[MethodInput], torch.Tensor]  # -> (N, D), one row per entry
 
 
 @dataclass(frozen=True, kw_only=True)
+class RefineInput:
+    """What a method's optional second pass reads: every slot's first-pass matrix at once.
+
+    Attributes:
+        weights: slot -> (V_new, D) new matrix after the per-slot pass (copied rows included).
+            A tied result has only the input slot.
+        to_compute: (N,) long; the new ids the method may change (the rest are copied rows).
+        tied: the input matrix also serves as the output head.
+        new_tokenizer: the tokenizer the matrices belong to.
+        generator / progress / params / extras: as in :class:`MethodInput`.
+    """
+
+    weights: Mapping[Slot, torch.Tensor]
+    to_compute: torch.Tensor
+    tied: bool
+    new_tokenizer: PreTrainedTokenizerBase | None
+    generator: torch.Generator
+    progress: bool = False
+    params: Mapping[str, Any] = field(default_factory=dict)
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+
+# -> slot -> (N, D), the refined rows of ``to_compute`` for every slot of ``weights``
+RefineFn = Callable[[RefineInput], dict[Slot, torch.Tensor]]
+
+
+@dataclass(frozen=True, kw_only=True)
 class MethodSpec:
     """A registered initialisation method."""
 
@@ -103,6 +130,7 @@ class MethodSpec:
     paper: str  # arXiv id or URL; "" for baselines without one
     needs: frozenset[Need] = frozenset()
     params: Mapping[str, Any] = field(default_factory=dict)  # name -> default
+    refine: RefineFn | None = None  # optional joint second pass over all slots (see RefineInput)
 
     def resolve_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults overlaid with ``given``; unknown names are an error."""
