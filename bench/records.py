@@ -134,7 +134,7 @@ def now() -> str:
 
 
 def machine_info() -> dict[str, Any]:
-    """nproc, CPU model, memory and OS of this machine."""
+    """nproc, CPU model, memory and OS of this machine, and the thread cap given to the children."""
     cpu = platform.processor() or "unknown"
     mem_gb = None
     cpuinfo, meminfo = Path("/proc/cpuinfo"), Path("/proc/meminfo")
@@ -152,6 +152,7 @@ def machine_info() -> dict[str, Any]:
         "mem_gb": mem_gb,
         "os": platform.platform(),
         "python": platform.python_version(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),  # None: torch's default (all cores)
     }
 
 

@@ -37,13 +37,14 @@ the first `max_bytes` bytes of the target-language held-out file and of the Engl
 byte are comparable across tokenizers; "x orig." is the row's bits per byte over the original
 model's (1.00 = as good as the original). "graft s" is the wall time of the whole child process
 that made the checkpoint (loading, graft, writing), "graft CPU s" its user + system CPU time (fairer
-than wall time when the machine is busy), "method s" the time our method's own step
-reported, "peak RSS" the kernel's high-water mark of that child process tree. Our rows start from
+than wall time when the machine is busy), "method s" the time our method's own steps
+reported (computing the rows, plus the fitting pass of `tune`), "peak RSS" the kernel's high-water mark of that child process tree. Our rows start from
 the packaged SmolLM2 GGUF (dequantised on load, about 15-30 s of "graft s" here); peers cannot read
 GGUF and start from the same weights saved once as a Hugging Face directory (not timed).
 
-**These numbers are from one run on a 2-core machine shared with other jobs**: bits per byte are
-deterministic, timings are indicative only.
+**Timings are indicative**: each scenario is one run of `bench.run` on a 2-core machine, and
+scenarios may have run at the same time (each section says how many threads its children had).
+Bits per byte are deterministic.
 """
 
 
@@ -88,7 +89,7 @@ def scenario_table(results: Mapping[str, Any]) -> str:
             f"{_num(row.get('target_ratio'), 2)} | {_num(row.get('english_bpb'), 4)} | "
             f"{_num(row.get('english_ratio'), 2)} | {_int(row.get('target_tokens'))} | "
             f"{_num(row.get('graft_seconds'), 1)} | {_num(row.get('graft_cpu_seconds'), 1)} | "
-            f"{_num(row.get('method_seconds'), 1)} | {_num(row.get('peak_rss_mb'), 0)} | "
+            f"{_num(_method_seconds(row), 1)} | {_num(row.get('peak_rss_mb'), 0)} | "
             f"{_note(row)} |"
         )
     return "\n".join(lines)
@@ -115,6 +116,21 @@ def demo_table(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _method_seconds(row: Mapping[str, Any]) -> float | None:
+    """Our method's own time: computing the rows plus its refine pass (``tune``'s fitting)."""
+    steps = row.get("report_seconds") or {}
+    if "method" not in steps:
+        return row.get("method_seconds")
+    return float(steps["method"]) + float(steps.get("refine", 0.0))
+
+
+def _threads(machine: Mapping[str, Any]) -> str:
+    threads = machine.get("omp_num_threads")
+    if not threads:
+        return ""
+    return f", every child process capped at {threads} thread(s) (`OMP_NUM_THREADS={threads}`)"
+
+
 def section(results: Mapping[str, Any], chart: str | None) -> str:
     """One scenario's section: what it is, how to reproduce it, its table and chart."""
     machine = results.get("machine") or {}
@@ -126,7 +142,7 @@ def section(results: Mapping[str, Any], chart: str | None) -> str:
         f"Scored: the first {results['max_bytes']:,} bytes of the {held['target']['language']} "
         f"held-out and of the {held['english']['language']} held-out, the same bytes for every "
         f"row. Run {results.get('date', '?')} on {machine.get('cpu', '?')} "
-        f"({machine.get('nproc', '?')} cores, {machine.get('mem_gb', '?')} GB).",
+        f"({machine.get('nproc', '?')} cores, {machine.get('mem_gb', '?')} GB){_threads(machine)}.",
         "",
         f"Reproduce: `{_reproduce(results)}`",
         "",
