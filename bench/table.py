@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -243,9 +244,14 @@ def main(argv: list[str] | None = None) -> int:
             charts[results["scenario"]] = str(
                 resolved.relative_to(base) if resolved.is_relative_to(base) else resolved
             )
+    from bench import omp_subset
     from tokengraft import io
 
-    io.write_text(args.out, render(all_results, charts))
+    text = render(all_results, charts)
+    subset = args.results / omp_subset.RESULTS.relative_to(RESULTS)
+    if subset.is_file():
+        text += "\n" + omp_subset.section(json.loads(subset.read_text(encoding="utf-8"))) + "\n"
+    io.write_text(args.out, text)
     print(f"wrote {args.out} ({len(all_results)} scenario(s))")
     return 0
 

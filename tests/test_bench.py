@@ -255,3 +255,22 @@ def test_run_measured_reports_failures_and_timeouts(tmp_path: Path) -> None:
     )
     assert slow.timed_out and slow.seconds < 10
     assert "timed out" in (slow.error("child") or "")
+
+
+def test_the_omp_subset_section_lists_every_row_and_errors():
+    from bench.omp_subset import section
+
+    results = {
+        "n_tokens": 64,
+        "seed": 3,
+        "n_atoms": 46000,
+        "date": "2026-11-24",
+        "command": "python -m bench.omp_subset --n 64",
+        "rows": [
+            {"k": 8, "name": "peer", "error": "no venv"},
+            {"k": 8, "name": "ours", "cpu_ms_per_token": 2.25, "rel_error": 0.61234},
+        ],
+    }
+    text = section(results)
+    assert "| 8 | peer | - | - | no venv |" in text
+    assert "| 8 | ours | 2.2 | 0.6123 |  |" in text
