@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,7 +125,7 @@ def run_driver(
     *,
     out_dir: Path,
     log: Path,
-    env: Mapping[str, str] | None = None,
+    home: Path | None = None,
     timeout: float | None = None,
     nice: int = 0,
 ) -> dict[str, Any]:
@@ -132,7 +133,7 @@ def run_driver(
     python = peer_venv(module) / "bin" / "python"
     # -P: do not put bench/peers/ on sys.path, where <module>.py would shadow the peer's package.
     cmd = [str(python), "-P", str(HERE / f"{module}_driver.py"), *args]
-    return run_in_venv(module, cmd, out_dir=out_dir, log=log, env=env, timeout=timeout, nice=nice)
+    return run_in_venv(module, cmd, out_dir=out_dir, log=log, home=home, timeout=timeout, nice=nice)
 
 
 def run_in_venv(
@@ -141,16 +142,29 @@ def run_in_venv(
     *,
     out_dir: Path,
     log: Path,
-    env: Mapping[str, str] | None = None,
+    home: Path | None = None,
     timeout: float | None = None,
     nice: int = 0,
 ) -> dict[str, Any]:
-    """Run ``cmd`` (a program of the peer's venv), measured; the peer contract's dict."""
+    """Run ``cmd`` (a program of the peer's venv), measured; the peer contract's dict.
+
+    ``home``: a scratch directory made empty for the run and removed after it, given to the
+    child as HOME and XDG_CACHE_HOME so that peers which cache (fastText models, tokenised text)
+    start from scratch every time and leave nothing behind.
+    """
     error = missing_venv_error(module)
     if error is not None:
         return {"out_dir": str(out_dir), "seconds": None, "peak_rss_mb": None, "error": error}
-    child_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **(env or {})}
-    measured = run_measured(cmd, log=log, env=child_env, timeout=timeout, nice=nice)
+    child_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    if home is not None:
+        shutil.rmtree(home, ignore_errors=True)
+        home.mkdir(parents=True)
+        child_env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
+    try:
+        measured = run_measured(cmd, log=log, env=child_env, timeout=timeout, nice=nice)
+    finally:
+        if home is not None:
+            shutil.rmtree(home, ignore_errors=True)
     return result_dict(measured, out_dir=out_dir, what=f"{module} peer", command=cmd)
 
 

@@ -13,7 +13,6 @@ new tokens occur fewer than 10 times, get no fastText vector and are initialised
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +34,10 @@ def run(
     **_: Any,
 ) -> dict[str, Any]:
     """FOCUS-initialise ``base_dir`` for ``new_tokenizer_dir``; checkpoint in out_dir."""
-    home = work_dir / "deepfocus-home"
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(parents=True)
     args = ["--base", str(base_dir), "--new-tokenizer", str(new_tokenizer_dir)]
     args += ["--out", str(out_dir), "--train-text", str(target_train), "--seed", str(seed)]
     args += ["--processes", str(os.cpu_count() or 1), "--min-count", str(min_count)]
-    env = {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}
-    try:
-        return run_driver(
-            "deepfocus", args, out_dir=out_dir, log=log, env=env, timeout=timeout, nice=nice
-        )
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    home = work_dir / "deepfocus-home"
+    return run_driver(
+        "deepfocus", args, out_dir=out_dir, log=log, home=home, timeout=timeout, nice=nice
+    )

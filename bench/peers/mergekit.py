@@ -9,7 +9,6 @@ the new tokenizer, so it only applies to donor scenarios. Venv: bench/peers/setu
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +35,12 @@ def run(
     cmd = [str(program), str(base_dir), str(donor), str(out_dir), "--allow-crimes"]
     cmd += ["--approximation-method", approximation_method, "--random-seed", str(seed)]
     cmd += ["--quiet"] + (["-k", str(k)] if k is not None else [])
-    home = work_dir / "mergekit-home"
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(parents=True)
-    try:
-        return run_in_venv(
-            "mergekit",
-            cmd,
-            out_dir=out_dir,
-            log=log,
-            env={"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")},
-            timeout=timeout,
-            nice=nice,
-        )
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    return run_in_venv(
+        "mergekit",
+        cmd,
+        out_dir=out_dir,
+        log=log,
+        home=work_dir / "mergekit-home",
+        timeout=timeout,
+        nice=nice,
+    )

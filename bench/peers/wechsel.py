@@ -13,7 +13,6 @@ directory that is removed afterwards.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +35,12 @@ def run(
     **_: Any,
 ) -> dict[str, Any]:
     """WECHSEL-initialise ``base_dir`` for ``new_tokenizer_dir``; checkpoint in out_dir."""
-    home = work_dir / "wechsel-home"
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(parents=True)
+    home = work_dir / "wechsel-home"  # also its scratch directory for fastText files
     args = ["--base", str(base_dir), "--new-tokenizer", str(new_tokenizer_dir)]
     args += ["--out", str(out_dir), "--source-text", str(source_train)]
     args += ["--target-text", str(target_train), "--dictionary", str(dictionary)]
     args += ["--epochs", str(epochs), "--threads", str(os.cpu_count() or 1)]
     args += ["--scratch", str(home)]
-    env = {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}
-    try:
-        return run_driver(
-            "wechsel", args, out_dir=out_dir, log=log, env=env, timeout=timeout, nice=nice
-        )
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    return run_driver(
+        "wechsel", args, out_dir=out_dir, log=log, home=home, timeout=timeout, nice=nice
+    )
