@@ -56,6 +56,13 @@ def row_key(kind: str, name: str) -> str:
     return f"{kind}:{name}"
 
 
+def method_seconds(steps: Mapping[str, float]) -> float | None:
+    """Our method's own time from a report's step timings: the rows plus its refine pass (tune)."""
+    if "method" not in steps:
+        return None
+    return float(steps["method"]) + float(steps.get("refine", 0.0))
+
+
 def empty_row(kind: str, name: str, **fields: Any) -> dict[str, Any]:
     """A row with every field present (None where unknown), ``fields`` filled in."""
     unknown = set(fields) - set(ROW_FIELDS)

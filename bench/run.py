@@ -146,7 +146,7 @@ def graft_ours(
     report = out / "report.json"
     if measured.ok and report.is_file():
         data = json.loads(report.read_text(encoding="utf-8"))
-        row["method_seconds"] = data.get("seconds", {}).get("method")
+        row["method_seconds"] = records.method_seconds(data.get("seconds", {}))
         row["report_seconds"] = data.get("seconds")
         row["versions"] = data.get("versions")
     return {**row, "out_dir": str(out)}

@@ -90,7 +90,7 @@ def scenario_table(results: Mapping[str, Any]) -> str:
             f"{_num(row.get('target_ratio'), 2)} | {_num(row.get('english_bpb'), 4)} | "
             f"{_num(row.get('english_ratio'), 2)} | {_int(row.get('target_tokens'))} | "
             f"{_num(row.get('graft_seconds'), 1)} | {_num(row.get('graft_cpu_seconds'), 1)} | "
-            f"{_num(_method_seconds(row), 1)} | {_num(row.get('peak_rss_mb'), 0)} | "
+            f"{_num(row.get('method_seconds'), 1)} | {_num(row.get('peak_rss_mb'), 0)} | "
             f"{_note(row)} |"
         )
     return "\n".join(lines)
@@ -115,14 +115,6 @@ def demo_table(results: Mapping[str, Any]) -> str:
                 f"{_num(step, 1)} | {_num(row.get('peak_rss_mb'), 0)} |"
             )
     return "\n".join(lines)
-
-
-def _method_seconds(row: Mapping[str, Any]) -> float | None:
-    """Our method's own time: computing the rows plus its refine pass (``tune``'s fitting)."""
-    steps = row.get("report_seconds") or {}
-    if "method" not in steps:
-        return row.get("method_seconds")
-    return float(steps["method"]) + float(steps.get("refine", 0.0))
 
 
 def _threads(machine: Mapping[str, Any]) -> str:

@@ -274,3 +274,11 @@ def test_the_omp_subset_section_lists_every_row_and_errors():
     text = section(results)
     assert "| 8 | peer | - | - | no venv |" in text
     assert "| 8 | ours | 2.2 | 0.6123 |  |" in text
+
+
+def test_method_seconds_adds_the_refine_pass():
+    from bench.records import method_seconds
+
+    assert method_seconds({"align": 1.0, "method": 2.0}) == 2.0
+    assert method_seconds({"method": 2.0, "refine": 3.5}) == 5.5
+    assert method_seconds({"load_model": 1.0}) is None

@@ -92,6 +92,7 @@ def graft_embeddings(
     timer = time.perf_counter()
     generator = torch.Generator().manual_seed(config.seed)
     anchor_new, anchor_old = alignment.anchors()
+    compute_ids = torch.tensor(to_compute, dtype=torch.long)
     tied = Slot.OUTPUT not in weights and not config.untie
     if config.untie and Slot.OUTPUT not in weights:
         weights = {Slot.INPUT: weights[Slot.INPUT], Slot.OUTPUT: weights[Slot.INPUT]}
@@ -100,7 +101,7 @@ def graft_embeddings(
         inp = MethodInput(
             old=old,
             slot=slot,
-            to_compute=torch.tensor(to_compute, dtype=torch.long),
+            to_compute=compute_ids,
             pieces=spelled,
             n_new=len(alignment.source),
             generator=generator,
@@ -121,7 +122,7 @@ def graft_embeddings(
         refined = spec.refine(
             RefineInput(
                 weights=new_weights,
-                to_compute=torch.tensor(to_compute, dtype=torch.long),
+                to_compute=compute_ids,
                 tied=tied,
                 new_tokenizer=new_tok,
                 generator=generator,
