@@ -20,7 +20,11 @@ rows is proportional to their gradient (negligible) while rows with evidence sti
 Adam-sized steps.
 
 Measured while choosing the defaults (SmolLM2-135M -> the de-fresh 32k German BPE, first 30 kB
-of the German / English held-out, bits per byte; 60 steps of 4 x 256 tokens):
+of the German / English held-out, bits per byte; 60 steps of 4 x 256 tokens). These come from a
+prototype of this recipe run on the saved hypernet / subword_mean grafts (same windows, optimiser
+and schedule, but windows drawn with Python's ``random``), so they are not bit-for-bit what
+``tokengraft graft --method tune -p lr=... -p eps=...`` gives; the defaults themselves measure
+2.061 / 2.037 in BENCHMARKS.md (de-fresh, ``python -m bench.run --scenario de-fresh``):
 
 =============================  ===========  ===========
 starting rows, Adam lr / eps   German       English
