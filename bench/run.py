@@ -42,7 +42,7 @@ from bench.scenarios import (
     get_scenario,
     resolve,
 )
-from tokengraft.corpus import cache_dir
+from tokengraft.io.cache import cache_dir
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"

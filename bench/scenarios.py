@@ -1,7 +1,7 @@
 """Benchmark scenarios: base model, new tokenizer, held-out texts and the extras methods need.
 
 A scenario is a frozen description; :func:`resolve` turns it into paths (training the tokenizer
-once, cached under ``tokengraft.corpus.cache_dir()/tokenizers/``). Inputs that only some rows need
+once, cached under ``tokengraft.data.corpus.cache_dir()/tokenizers/``). Inputs that only some rows need
 (a donor model, a dictionary, the base model as an HF directory for peers) are looked up lazily by
 :class:`Inputs` and raise :class:`Unavailable` with the reason, which the runner writes into that
 row instead of failing the whole run.
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tokengraft import io
-from tokengraft.corpus import CorpusFiles, cache_dir, fetch_corpora
+from tokengraft.data.corpus import CorpusFiles, cache_dir, fetch_corpora
 
 BASE_MODEL = "smollm2-135m"
 DEFAULT_MAX_BYTES = 30_000  # bytes scored from the start of each held-out file, same for every row
@@ -34,7 +34,7 @@ class TrainedTokenizer:
     """A byte-level BPE trained on a corpus's train split, with the base model's special tokens.
 
     Attributes:
-        corpus: corpus language code (``tokengraft.corpus.LANGUAGES``) whose train split is used.
+        corpus: corpus language code (``tokengraft.data.corpus.LANGUAGES``) whose train split is used.
         vocab_size: vocabulary size including special tokens.
     """
 
@@ -197,16 +197,16 @@ def donor_dir(name: str) -> Path:
 
 
 def dictionary_path(pair: str) -> Path:
-    """The ``source<TAB>target`` TSV of a freedict pair (``tokengraft.dictionaries``).
+    """The ``source<TAB>target`` TSV of a freedict pair (``tokengraft.data.dictionaries``).
 
     Raises:
         Unavailable: the dictionary module or the dictionary package is not there.
     """
     try:
-        dictionaries = importlib.import_module("tokengraft.dictionaries")
+        dictionaries = importlib.import_module("tokengraft.data.dictionaries")
     except ImportError:
         raise Unavailable(
-            f"dictionary {pair} is not available yet: tokengraft.dictionaries.fetch_dictionary "
+            f"dictionary {pair} is not available yet: tokengraft.data.dictionaries.fetch_dictionary "
             "is not installed"
         ) from None
     try:

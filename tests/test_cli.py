@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import tiny
 
-from tokengraft.cli import run
+from tokengraft.cli.app import run
 
 
 @pytest.fixture
@@ -161,7 +161,7 @@ def test_methods_json(capsys):
 
 
 def test_multi_value_options_expand():
-    from tokengraft.cli import expand_multi_value
+    from tokengraft.cli.app import expand_multi_value
 
     argv = ["eval", "model", "m", "--texts", "a", "b", "--json", "--corpus", "c"]
     assert expand_multi_value(argv) == [

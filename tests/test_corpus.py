@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tokengraft import corpus, corpus_sources
-from tokengraft.corpus import (
+from tokengraft.data import sources
+from tokengraft.data.corpus import (
     LANGUAGES,
     CorpusFiles,
     Document,
-    cache_dir,
     fetch_corpora,
     is_heldout,
     load_corpus,
@@ -26,9 +25,11 @@ from tokengraft.corpus import (
     split_documents,
     write_corpus,
 )
-from tokengraft.corpus_sources import error_line, run_command, stdlib_documents
-from tokengraft.corpus_text import html_to_text, looks_english, strip_english, strip_roff
+from tokengraft.data.sources import error_line, run_command, stdlib_documents
+from tokengraft.data.text import html_to_text, looks_english, strip_english, strip_roff
 from tokengraft.errors import TokengraftError
+from tokengraft.io import atomic
+from tokengraft.io.cache import cache_dir
 
 HTML = """<!DOCTYPE html><html><head><title>T</title><script>var x = "<p>no</p>";</script>
 <style>p { color: red }</style></head><body>
@@ -197,13 +198,13 @@ def test_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.Mon
     def boom(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(corpus.os, "replace", boom)
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr(atomic.os, "replace", boom)
+    with pytest.raises(TokengraftError, match="cannot write .*disk full"):
         write_corpus("ru", docs("x", 50), docs("u", 1), tmp_path)
     monkeypatch.undo()
     assert manifest.read_bytes() == before
     assert load_corpus("ru", tmp_path) == files
-    assert not [p for p in manifest.parent.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in manifest.parent.iterdir() if ".tmp-" in p.name]
 
 
 def test_empty_split_is_a_user_error(tmp_path: Path) -> None:
@@ -222,7 +223,7 @@ def test_fetch_is_idempotent_without_network(
     def no_network(*args: object, **kwargs: object) -> str:
         raise AssertionError("the fast path must not run any command")
 
-    monkeypatch.setattr(corpus_sources, "run_command", no_network)
+    monkeypatch.setattr(sources, "run_command", no_network)
     assert fetch_corpora(root=tmp_path, progress=False) == expected
     assert list(fetch_corpora(["zh", "en"], root=tmp_path, progress=False)) == ["zh", "en"]
 
@@ -286,8 +287,8 @@ def test_apt_updates_once_then_retries(tmp_path: Path, monkeypatch: pytest.Monke
             (tmp_path / "p_1.0_all.deb").write_bytes(b"")
         return ""
 
-    monkeypatch.setattr(corpus_sources, "run_command", fake)
-    apt = corpus_sources.Apt()
+    monkeypatch.setattr(sources, "run_command", fake)
+    apt = sources.Apt()
     assert apt.download("p", tmp_path).name == "p_1.0_all.deb"
     assert calls == ["download", "update", "download"]
 
@@ -298,9 +299,9 @@ def test_apt_does_not_update_on_network_errors(
     def fake(cmd: list[str], **kwargs: object) -> str:
         raise TokengraftError(f"`apt-get {cmd[1]}` failed for p (exit 100): E: Failed to fetch")
 
-    monkeypatch.setattr(corpus_sources, "run_command", fake)
+    monkeypatch.setattr(sources, "run_command", fake)
     with pytest.raises(TokengraftError, match="apt-get download.*Failed to fetch"):
-        corpus_sources.Apt().download("p", tmp_path)
+        sources.Apt().download("p", tmp_path)
 
 
 def test_cache_dir_honours_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

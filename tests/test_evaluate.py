@@ -14,7 +14,8 @@ from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 from tokengraft.config import EvalConfig
 from tokengraft.errors import TokengraftError
-from tokengraft.evaluate import evaluate_tokenizer, score_texts
+from tokengraft.eval.lm import score_texts
+from tokengraft.eval.tokenizer import evaluate_tokenizer
 
 # three documents of different lengths (59, 200 and 248 byte-level tokens)
 DOCS = [

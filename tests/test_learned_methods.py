@@ -11,8 +11,8 @@ from transformers import BertConfig, BertModel
 
 from tokengraft.config import GraftConfig, RowSource, Slot
 from tokengraft.graft import embedding_weights, graft, graft_embeddings, is_tied
-from tokengraft.methods import MethodInput, get_method
-from tokengraft.methods._threads import torch_threads
+from tokengraft.methods import Extras, MethodInput, get_method
+from tokengraft.methods.common import torch_threads
 from tokengraft.methods.hypernet import PieceHypernet, Standardiser, train_hypernet
 from tokengraft.methods.tokenadapt import embed_texts
 from tokengraft.vocab import CanonicalToken, canonical_vocab
@@ -41,7 +41,7 @@ def _ta_rows(old_tok, new_tok, aux_model, **params) -> torch.Tensor:
         old_tok,
         new_tok,
         GraftConfig(method="tokenadapt", params=params),
-        extras={"aux_model": aux_model},
+        extras=Extras(aux_model=aux_model),
     )
     computed = torch.tensor(result.alignment.to_compute)
     return result.weights[Slot.INPUT][computed].double()
@@ -52,7 +52,7 @@ def _ta_rows(old_tok, new_tok, aux_model, **params) -> torch.Tensor:
 
 def test_tokenadapt_end_to_end(old_tok, new_tok, tied, aux_model, tmp_path):
     model = tiny.llama(len(old_tok), tied=tied)
-    extras = {"aux_model": aux_model, "cache_dir": tmp_path}
+    extras = Extras(aux_model=aux_model, cache_dir=tmp_path)
     result = graft(model, old_tok, new_tok, GraftConfig(method="tokenadapt"), extras=extras)
     assert is_tied(result.model) == tied
     ids = result.tokenizer("Der Fuchs springt.", return_tensors="pt").input_ids
@@ -102,7 +102,7 @@ def test_tokenadapt_local_closed_form(old_tok, aux_model):
         tokens=[token],
         old_tokenizer=old_tok,
         params=get_method("tokenadapt").resolve_params({"global_weight": 0.0}),
-        extras={"aux_model": aux_model},
+        extras=Extras(aux_model=aux_model),
     )
     row = get_method("tokenadapt").fn(inp)[0]
     emb = embed_texts(*aux_model, [" tokenheit", " token", "heit"])
@@ -127,7 +127,7 @@ def test_tokenadapt_unspellable_and_empty_tokens(old_tok, aux_model):
             tokens=tokens,
             old_tokenizer=old_tok,
             params=spec.resolve_params(params),
-            extras={"aux_model": aux_model},
+            extras=Extras(aux_model=aux_model),
         )
         return spec.fn(inp)
 
@@ -146,7 +146,7 @@ def test_tokenadapt_unspellable_and_empty_tokens(old_tok, aux_model):
 
 
 def _hn_input(old_tok, old, pieces, *, seed=0, cache_dir=None, **params) -> MethodInput:
-    extras = {"cache_dir": cache_dir} if cache_dir is not None else {}
+    extras = Extras(cache_dir=cache_dir)
     return MethodInput(
         old=old,
         slot=Slot.INPUT,
@@ -207,12 +207,12 @@ def test_hypernet_end_to_end_with_cache(old_tok, new_tok, tied, tmp_path):
     model = tiny.llama(len(old_tok), tied=tied)
     config = GraftConfig(method="hypernet", seed=3, params={"hidden": 32, "epochs": 2})
     first = graft_embeddings(
-        embedding_weights(model), old_tok, new_tok, config, extras={"cache_dir": tmp_path}
+        embedding_weights(model), old_tok, new_tok, config, extras=Extras(cache_dir=tmp_path)
     )
     cached = sorted(p.name.split("-")[0] for p in (tmp_path / "hypernet").iterdir())
     assert cached == (["input"] if tied else ["input", "output"])
     again = graft_embeddings(
-        embedding_weights(model), old_tok, new_tok, config, extras={"cache_dir": tmp_path}
+        embedding_weights(model), old_tok, new_tok, config, extras=Extras(cache_dir=tmp_path)
     )
     for slot, weight in first.weights.items():
         assert torch.equal(weight, again.weights[slot])

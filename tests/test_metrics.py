@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tokengraft.errors import TokengraftError
-from tokengraft.metrics import (
+from tokengraft.eval.metrics import (
     Span,
     bits_per_byte,
     bytes_per_token,

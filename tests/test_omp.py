@@ -9,7 +9,7 @@ import torch
 from tokengraft.config import GraftConfig, RowSource, Slot
 from tokengraft.errors import TokengraftError
 from tokengraft.graft import embedding_weights, graft, is_tied
-from tokengraft.methods import Donor, MethodInput, get_method
+from tokengraft.methods import Donor, Extras, MethodInput, get_method
 from tokengraft.methods.omp import sparse_codes
 from tokengraft.vocab import CanonicalToken
 
@@ -47,7 +47,7 @@ def test_recovers_planted_sparse_combination_in_base_space(extra_atoms):
         anchor_new=torch.arange(n_anchors),
         anchor_old=anchor_old,
         params=spec.resolve_params({"k": k + extra_atoms, "candidates": 0}),
-        extras={"donor": Donor(weights={Slot.INPUT: donor, Slot.OUTPUT: donor})},
+        extras=Extras(donor=Donor(weights={Slot.INPUT: donor, Slot.OUTPUT: donor})),
     )
     rows = spec.fn(inp)
     expected = torch.einsum("nk,nkd->nd", coefs, old.double()[anchor_old[support]])
@@ -123,7 +123,7 @@ def test_graft_end_to_end(old_tok, new_tok, tied):
     model = tiny.llama(len(old_tok), tied=tied)
     donor = _donor_for(new_tok, tied=False)
     config = GraftConfig(method="omp", seed=1, params={"k": 4, "candidates": 32})
-    result = graft(model, old_tok, new_tok, config, extras={"donor": donor})
+    result = graft(model, old_tok, new_tok, config, extras=Extras(donor=donor))
     assert is_tied(result.model) == tied == result.tied
     new_in = result.model.get_input_embeddings().weight.detach()
     new_out = result.model.get_output_embeddings().weight.detach()
@@ -158,8 +158,8 @@ def test_graft_is_deterministic(old_tok, new_tok):
     model = tiny.llama(len(old_tok), tied=False)
     donor = _donor_for(new_tok, tied=True)
     config = GraftConfig(method="omp", params={"k": 6})
-    first = graft(model, old_tok, new_tok, config, extras={"donor": donor}).embeddings.weights
-    second = graft(model, old_tok, new_tok, config, extras={"donor": donor}).embeddings.weights
+    first = graft(model, old_tok, new_tok, config, extras=Extras(donor=donor)).embeddings.weights
+    second = graft(model, old_tok, new_tok, config, extras=Extras(donor=donor)).embeddings.weights
     assert first.keys() == second.keys() == {Slot.INPUT, Slot.OUTPUT}
     for slot in first:
         assert torch.equal(first[slot], second[slot])
@@ -175,7 +175,11 @@ def test_absent_donor_row_gets_the_mean_row(old_tok, new_tok):
     matrix[blank[2]] = float("nan")
     donor = Donor(weights={Slot.INPUT: matrix, Slot.OUTPUT: matrix})
     result = graft(
-        model, old_tok, new_tok, GraftConfig(method="omp", params={"k": 3}), extras={"donor": donor}
+        model,
+        old_tok,
+        new_tok,
+        GraftConfig(method="omp", params={"k": 3}),
+        extras=Extras(donor=donor),
     )
     new_in = result.model.get_input_embeddings().weight.detach()
     mean = model.get_input_embeddings().weight.double().mean(dim=0).float()
@@ -207,7 +211,7 @@ def test_special_tokens_without_a_role_get_zero_rows(special):
         anchor_new=torch.arange(50),
         anchor_old=torch.arange(50),
         params=spec.resolve_params({"k": 2, "candidates": 0, "special": special}),
-        extras={"donor": Donor(weights={Slot.INPUT: donor, Slot.OUTPUT: donor})},
+        extras=Extras(donor=Donor(weights={Slot.INPUT: donor, Slot.OUTPUT: donor})),
     )
     rows = spec.fn(inp).double()
     expected = torch.einsum("nk,nkd->nd", coefs, old.double()[support])

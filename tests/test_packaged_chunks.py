@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tokengraft.errors import TokengraftError
-from tokengraft.io.packaged_chunks import CHUNKED_MODELS, ChunkedModel, assemble_gguf, chunk_paths
+from tokengraft.io.packaged import CHUNKED_MODELS, ChunkedModel, assemble_gguf, chunk_paths
 
 PARTS = [b"GGUF" + b"a" * 1000, b"b" * 777, b"c" * 5]
 
@@ -81,20 +81,17 @@ def test_gemma_is_registered_in_four_ordered_parts():
 
 
 def test_the_chunked_name_resolves_to_its_converted_directory(tmp_path, monkeypatch):
-    from tokengraft.io import models as io_models
-    from tokengraft.io import packaged_chunks
+    from tokengraft.io import packaged, resolve
 
     converted = tmp_path / "gemma3-270m-hf"
     seen = []
-    monkeypatch.setattr(
-        packaged_chunks, "converted_model_dir", lambda name: seen.append(name) or converted
-    )
-    source = io_models.resolve_model("gemma3-270m")
+    monkeypatch.setattr(resolve, "converted_model_dir", lambda name: seen.append(name) or converted)
+    source = resolve.resolve_model("gemma3-270m")
     assert (source.kind, source.path, seen) == (
-        io_models.ModelKind.HF_DIR,
+        resolve.ModelKind.HF_DIR,
         converted,
         ["gemma3-270m"],
     )
-    assert "gemma3-270m" in io_models.packaged_names()
+    assert "gemma3-270m" in packaged.packaged_names()
     with pytest.raises(TokengraftError, match="gemma3-270m"):
-        io_models.resolve_model("no-such-model")
+        resolve.resolve_model("no-such-model")

@@ -12,7 +12,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from tokengraft.config import GraftConfig
-from tokengraft.pipeline import graft_pretrained
+from tokengraft.graft.pipeline import graft_pretrained
 
 
 def _digest(root: Path) -> dict[str, str]:

@@ -13,9 +13,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from tokengraft import io
 from tokengraft.config import EvalConfig, GraftConfig, RowSource
-from tokengraft.evaluate import score_texts
-from tokengraft.pipeline import graft_pretrained
-from tokengraft.train import config_from_model_tokenizer, train_byte_level_bpe
+from tokengraft.eval.lm import score_texts
+from tokengraft.graft.pipeline import graft_pretrained
+from tokengraft.tokenizers.train import config_from_model_tokenizer, train_byte_level_bpe
 
 pytestmark = [
     pytest.mark.real_model,

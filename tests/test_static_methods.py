@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,12 +11,13 @@ import tiny
 import torch
 
 from tokengraft.config import GraftConfig, RowSource, Slot
-from tokengraft.dictionaries import dictd_pairs, fetch_dictionary
+from tokengraft.data.dictionaries import dictd_pairs, fetch_dictionary
+from tokengraft.embeddings.static import procrustes, train_static, unit_rows
 from tokengraft.graft import embedding_weights, graft, graft_embeddings, is_tied
 from tokengraft.io import read_dictionary
+from tokengraft.methods import Extras
 from tokengraft.methods.focus import focus_weights, sparsemax
 from tokengraft.methods.tokalign import aligned_spaces
-from tokengraft.static import procrustes, train_static, unit_rows
 
 GERMAN = [t for t in tiny.TEXT if "ü" in t or "Recht" in t]
 ENGLISH = [t for t in tiny.TEXT if "quick" in t or "Everyone" in t or "tokens" in t]
@@ -24,7 +26,7 @@ DICTIONARY = [
     ("and", "und"), ("person", "Person"), ("security", "Sicherheit"), ("liberty", "Freiheit"),
     ("brown", "braune"), ("lazy", "faulen"), ("quick", "schnelle"), ("has", "hat"),
 ]  # fmt: skip
-EXTRAS = {"corpus": GERMAN, "source_corpus": ENGLISH, "dictionary": DICTIONARY}
+EXTRAS = Extras(corpus=GERMAN, source_corpus=ENGLISH, dictionary=DICTIONARY)
 # Small settings so that the tiny corpora give vectors (the defaults suit megabytes of text).
 PARAMS = {
     "focus": {"dim": 8, "min_count": 1},
@@ -205,7 +207,7 @@ def test_tokalign_top1_copies_an_old_row(old_tok, new_tok):
 def test_static_cache_is_reused(old_tok, new_tok, tmp_path):
     model = tiny.llama(len(old_tok), tied=False)
     config = GraftConfig(method="focus", params=PARAMS["focus"])
-    extras = {**EXTRAS, "cache_dir": tmp_path}
+    extras = replace(EXTRAS, cache_dir=tmp_path)
     first = graft(model, old_tok, new_tok, config, extras=extras)
     files = sorted((tmp_path / "focus").glob("*.safetensors"))
     assert len(files) == 1
@@ -217,7 +219,7 @@ def test_static_cache_is_reused(old_tok, new_tok, tmp_path):
 
 def test_wechsel_needs_dictionary_overlap(old_tok, new_tok):
     model = tiny.llama(len(old_tok), tied=True)
-    extras = {**EXTRAS, "dictionary": [("zzz", "yyy")]}
+    extras = replace(EXTRAS, dictionary=[("zzz", "yyy")])
     with pytest.raises(Exception, match="no dictionary pair"):
         graft(
             model,

@@ -12,7 +12,7 @@ from transformers import BertConfig, BertModel
 
 from tokengraft.config import GraftConfig, RowSource, Slot
 from tokengraft.graft import embedding_weights, graft
-from tokengraft.methods import Donor, Need, load_all
+from tokengraft.methods import Donor, Extras, Need, load_all
 
 ALL_METHODS = sorted(load_all())
 # Small settings so that learned methods stay fast on tiny models.
@@ -25,7 +25,7 @@ TINY_PARAMS: dict[str, dict] = {
 }
 
 
-def _extras(needs, base, new_tok, tied: bool) -> dict:
+def _extras(needs, base, new_tok, tied: bool) -> Extras:
     extras: dict = {}
     if Need.MODEL in needs:
         extras["model"] = base
@@ -59,7 +59,7 @@ def _extras(needs, base, new_tok, tied: bool) -> dict:
         )
         torch.manual_seed(0)
         extras["aux_model"] = (BertModel(cfg).eval(), wp)
-    return extras
+    return Extras(**extras)
 
 
 @pytest.mark.parametrize("method", ALL_METHODS)

@@ -10,6 +10,7 @@ from torch.nn import functional as F
 from tokengraft.config import GraftConfig, RowSource, Slot
 from tokengraft.errors import TokengraftError
 from tokengraft.graft import graft
+from tokengraft.methods import Extras
 from tokengraft.methods.tune import embedding_parameter_names, token_stream, windows
 
 CORPUS = tiny.TEXT * 4
@@ -27,7 +28,7 @@ def _nll(model, tok, texts) -> float:
 def _graft(old_tok, new_tok, tied: bool, untie: bool = False, **params):
     base = tiny.llama(len(old_tok), tied=tied)
     config = GraftConfig(method="tune", params={**FAST, **params}, untie=untie)
-    return base, graft(base, old_tok, new_tok, config, extras={"model": base, "corpus": CORPUS})
+    return base, graft(base, old_tok, new_tok, config, extras=Extras(model=base, corpus=CORPUS))
 
 
 @pytest.mark.parametrize("untie", [False, True], ids=["as-is", "untie"])
@@ -50,7 +51,7 @@ def test_the_base_model_is_left_untouched(old_tok, new_tok):
     before = {k: v.clone() for k, v in base.state_dict().items()}
     flags = {k: p.requires_grad for k, p in base.named_parameters()}
     config = GraftConfig(method="tune", params={**FAST, "steps": 3})
-    graft(base, old_tok, new_tok, config, extras={"model": base, "corpus": CORPUS})
+    graft(base, old_tok, new_tok, config, extras=Extras(model=base, corpus=CORPUS))
     for key, value in base.state_dict().items():
         assert torch.equal(value, before[key]), key
     assert {k: p.requires_grad for k, p in base.named_parameters()} == flags
@@ -61,7 +62,7 @@ def test_same_seed_same_rows_other_seed_other_rows(old_tok, new_tok):
     def rows(seed: int) -> torch.Tensor:
         base = tiny.llama(len(old_tok), tied=True)
         config = GraftConfig(method="tune", seed=seed, params={**FAST, "steps": 3})
-        result = graft(base, old_tok, new_tok, config, extras={"model": base, "corpus": CORPUS})
+        result = graft(base, old_tok, new_tok, config, extras=Extras(model=base, corpus=CORPUS))
         return result.embeddings.weights[Slot.INPUT]
 
     first = rows(0)
@@ -85,14 +86,14 @@ def test_a_corpus_shorter_than_one_window_is_a_clear_error(old_tok, new_tok):
     base = tiny.llama(len(old_tok), tied=True)
     config = GraftConfig(method="tune", params={**FAST, "seq_len": 100_000})
     with pytest.raises(TokengraftError, match="fewer than one window"):
-        graft(base, old_tok, new_tok, config, extras={"model": base, "corpus": ["kurz"]})
+        graft(base, old_tok, new_tok, config, extras=Extras(model=base, corpus=["kurz"]))
 
 
 def test_an_init_method_needing_more_than_tune_is_refused(old_tok, new_tok):
     base = tiny.llama(len(old_tok), tied=True)
     config = GraftConfig(method="tune", params={**FAST, "init": "omp"})
     with pytest.raises(TokengraftError, match="init method 'omp' cannot be used"):
-        graft(base, old_tok, new_tok, config, extras={"model": base, "corpus": CORPUS})
+        graft(base, old_tok, new_tok, config, extras=Extras(model=base, corpus=CORPUS))
 
 
 def test_windows_open_with_the_start_token_like_the_evaluation():

@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tokengraft.config import RowSource
-from tokengraft.pieces import decompose
 from tokengraft.vocab import (
     CanonicalToken,
     Family,
@@ -18,6 +17,7 @@ from tokengraft.vocab import (
     decode_canonical,
     describe,
 )
+from tokengraft.vocab.spell import decompose
 
 EXPECTED_FAMILY = {
     "byte_level": Family.BYTE_LEVEL,

@@ -24,6 +24,32 @@ class RowSource(enum.StrEnum):
     FALLBACK = "fallback"  # the method had nothing to go on (e.g. unspellable token): mean row
 
 
+class Need(enum.StrEnum):
+    """Inputs beyond the model's own embeddings that a method requires.
+
+    Each is a field of :class:`tokengraft.methods.Extras` and is supplied on the command line by
+    the flag in :data:`NEED_FLAGS` (the one table the CLI, the benchmark runner and the docs use).
+    """
+
+    DONOR = "donor"  # a donor model that already has the new tokenizer
+    CORPUS = "corpus"  # target-language text
+    SOURCE_CORPUS = "source_corpus"  # text in the base model's language
+    DICTIONARY = "dictionary"  # a bilingual dictionary
+    MODEL = "model"  # the full base model (forward passes), not only its embeddings
+    AUX_MODEL = "aux_model"  # an auxiliary text-embedding model (TokenAdapt)
+
+
+# need -> the `tokengraft graft` flag that supplies it (None: the graft loads it itself)
+NEED_FLAGS: dict[Need, str | None] = {
+    Need.DONOR: "--donor",
+    Need.CORPUS: "--corpus",
+    Need.SOURCE_CORPUS: "--source-corpus",
+    Need.DICTIONARY: "--dictionary",
+    Need.MODEL: None,
+    Need.AUX_MODEL: "--aux-model",
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class GraftConfig:
     """What `graft` does.

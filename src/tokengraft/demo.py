@@ -15,11 +15,12 @@ from typing import Any
 
 from tokengraft import io
 from tokengraft.config import EvalConfig, GraftConfig
-from tokengraft.corpus import CorpusFiles, cache_dir, fetch_corpora
-from tokengraft.evaluate import score_texts
-from tokengraft.pipeline import graft_pretrained
-from tokengraft.report import GraftReport
-from tokengraft.train import config_from_model_tokenizer, train_byte_level_bpe
+from tokengraft.data.corpus import CorpusFiles, fetch_corpora
+from tokengraft.eval.lm import score_texts
+from tokengraft.graft.pipeline import graft_pretrained
+from tokengraft.io.cache import cache_dir
+from tokengraft.report.record import GraftReport
+from tokengraft.tokenizers.train import config_from_model_tokenizer, train_byte_level_bpe
 
 DEFAULT_MODEL = "smollm2-135m"
 

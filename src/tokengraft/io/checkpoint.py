@@ -19,8 +19,12 @@ from transformers import (
     AutoModelForCausalLM,
 )
 
+from tokengraft.config import Slot
 from tokengraft.errors import TokengraftError
-from tokengraft.io._common import _INDEX, _reraise, write_json
+from tokengraft.io.atomic import write_json
+from tokengraft.io.errors import reraise
+
+INDEX_FILE = "model.safetensors.index.json"
 
 logger = logging.getLogger(__name__)
 
@@ -89,9 +93,9 @@ def safetensors_index(model_dir: Path) -> dict[str, TensorInfo]:
 
 
 def _checkpoint_files(model_dir: Path) -> tuple[list[Path], dict[str, str]]:
-    index_path = model_dir / _INDEX
+    index_path = model_dir / INDEX_FILE
     if index_path.is_file():
-        with _reraise("checkpoint index", index_path):
+        with reraise("checkpoint index", index_path):
             weight_map = json.loads(index_path.read_text(encoding="utf-8"))["weight_map"]
             files = [model_dir / name for name in sorted(set(weight_map.values()))]
         missing = [f.name for f in files if not f.is_file()]
@@ -106,7 +110,7 @@ def _checkpoint_files(model_dir: Path) -> tuple[list[Path], dict[str, str]]:
 
 def _read_header(path: Path) -> tuple[dict[str, TensorInfo], dict[str, str]]:
     """Tensors and ``__metadata__`` of one safetensors file, validated against the file size."""
-    with _reraise("safetensors file", path), path.open("rb") as f:
+    with reraise("safetensors file", path), path.open("rb") as f:
         size = os.fstat(f.fileno()).st_size
         head = f.read(8)
         n = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
@@ -159,7 +163,7 @@ def read_tensors(model_dir: Path, names: Iterable[str]) -> dict[str, torch.Tenso
         if name not in index:
             raise TokengraftError(f"tensor {name} is not in the checkpoint {model_dir}")
         file = index[name].file
-        with _reraise("safetensors file", file), safe_open(file, framework="pt") as f:
+        with reraise("safetensors file", file), safe_open(file, framework="pt") as f:
             out[name] = f.get_tensor(name)
     return out
 
@@ -170,7 +174,7 @@ def embedding_names(model_dir: Path) -> EmbeddingNames:
     The architecture is built from ``config.json`` on the meta device (no weights loaded).
     """
     index = safetensors_index(model_dir)
-    with _reraise("model config", Path(model_dir) / "config.json"):
+    with reraise("model config", Path(model_dir) / "config.json"):
         config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
         with torch.device("meta"):
             model = AutoModelForCausalLM.from_config(config)
@@ -185,6 +189,27 @@ def embedding_names(model_dir: Path) -> EmbeddingNames:
     if head_name is not None and not tied:
         output_name = _find_in_index(head_name, index)
     return EmbeddingNames(input=input_name, output=output_name, head=head_name)
+
+
+def read_embeddings(
+    model_dir: Path, names: EmbeddingNames | None = None
+) -> dict[Slot, torch.Tensor]:
+    """The input embedding and (untied) output head of a checkpoint, read alone.
+
+    Args:
+        model_dir: a Hugging Face directory with safetensors weights.
+        names: the checkpoint names (default: found by :func:`embedding_names`).
+
+    Returns:
+        slot -> (V, D) matrix; the output slot only when the head is not tied.
+    """
+    names = names or embedding_names(model_dir)
+    wanted = [n for n in (names.input, names.output) if n is not None]
+    tensors = read_tensors(model_dir, wanted)
+    weights = {Slot.INPUT: tensors[names.input]}
+    if names.output is not None:
+        weights[Slot.OUTPUT] = tensors[names.output]
+    return weights
 
 
 def _find_in_index(name: str, index: Mapping[str, TensorInfo]) -> str | None:
@@ -245,7 +270,7 @@ def rewrite_checkpoint(
     if len(shards) > 1:
         weight_map = {e.name: f for f, shard in zip(names, shards, strict=True) for e in shard}
         write_json(
-            dst_dir / _INDEX,
+            dst_dir / INDEX_FILE,
             {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))},
         )
 

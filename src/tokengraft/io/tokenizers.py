@@ -1,4 +1,4 @@
-"""Tokenizers of every format, always returned as fast tokenizers."""
+"""Tokenizers of every format from paths, always returned as fast tokenizers (names: ``resolve``)."""
 
 from __future__ import annotations
 
@@ -20,15 +20,8 @@ from transformers import (
 from transformers.convert_slow_tokenizer import TikTokenConverter, generate_merges
 
 from tokengraft.errors import TokengraftError
-from tokengraft.io._common import _one_line, _reraise
-from tokengraft.io.models import (
-    PACKAGED_MODELS,
-    _check_gguf_magic,
-    chunked_model_dir,
-    chunked_names,
-    packaged_model_path,
-    packaged_names,
-)
+from tokengraft.io.errors import one_line, reraise, writing
+from tokengraft.io.gguf import check_gguf_magic
 
 logger = logging.getLogger(__name__)
 
@@ -41,41 +34,35 @@ _TIKTOKEN_LINE = re.compile(rb"[A-Za-z0-9+/=]+ \d+\r?\n")
 # ----------------------------------------------------------------------------------- tokenizers
 
 
-def load_tokenizer(
-    spec: str, *, pattern: str | None = None, special_tokens: Sequence[str] = ()
+def load_tokenizer_path(
+    path: Path, *, pattern: str | None = None, special_tokens: Sequence[str] = ()
 ) -> PreTrainedTokenizerFast:
-    """Load any supported tokenizer as a fast (``tokenizers``-backed) tokenizer.
+    """Load a tokenizer from a path of any supported format, as a fast tokenizer.
 
     Args:
-        spec: a packaged model name, an HF directory, a ``tokenizer.json``, a SentencePiece
-            ``.model``, a ``.gguf`` file or a tiktoken BPE file (``*.tiktoken[.gz]``).
+        path: an HF directory, a ``tokenizer.json``, a SentencePiece ``.model``, a ``.gguf`` file
+            or a tiktoken BPE file (``*.tiktoken[.gz]``).
         pattern: pre-tokenisation regex for tiktoken files (default: GPT-4's cl100k pattern).
         special_tokens: for tiktoken files, special tokens appended after the ranked tokens.
 
     Raises:
         TokengraftError: the tokenizer is missing, unreadable or of an unknown format.
-
-    Example:
-        >>> tok = load_tokenizer("smollm2-135m")  # doctest: +SKIP
     """
-    path = Path(spec).expanduser()
     tok: PreTrainedTokenizerBase
-    if spec in PACKAGED_MODELS:
-        tok = _load_gguf_tokenizer(packaged_model_path(spec))
-    elif spec in chunked_names():
-        tok = _load_hf_tokenizer_dir(chunked_model_dir(spec))
-    elif path.is_dir():
-        tok = _load_hf_tokenizer_dir(path)
-    elif path.is_file():
-        tok = _load_tokenizer_file(path, pattern or GPT4_SPLIT_PATTERN, special_tokens)
+    if path.is_dir():
+        tok = load_tokenizer_dir(path)
     else:
-        raise TokengraftError(
-            f"tokenizer not found: {spec} is neither a file, a directory nor "
-            f"a packaged model ({', '.join(packaged_names())})"
-        )
+        tok = _load_tokenizer_file(path, pattern or GPT4_SPLIT_PATTERN, special_tokens)
     if not isinstance(tok, PreTrainedTokenizerFast):
         raise TokengraftError(f"{path} did not give a fast tokenizer; pass its tokenizer.json")
     return tok
+
+
+def save_tokenizer(tokenizer: PreTrainedTokenizerBase, out: Path) -> None:
+    """Save a tokenizer's files (tokenizer.json, tokenizer_config.json, ...) into dir ``out``."""
+    tokenizer.init_kwargs.pop("gguf_file", None)
+    with writing("tokenizer to", out):
+        tokenizer.save_pretrained(out)
 
 
 def _load_tokenizer_file(
@@ -85,7 +72,7 @@ def _load_tokenizer_file(
         return _load_tokenizer_json(path)
     kind = "gguf" if path.suffix == ".gguf" else _sniff_tokenizer_file(path)
     if kind == "gguf":
-        return _load_gguf_tokenizer(path)
+        return load_gguf_tokenizer(path)
     if kind == "tiktoken":
         return _tiktoken_tokenizer(path, pattern, special_tokens)
     return _sentencepiece_tokenizer(path)
@@ -93,7 +80,7 @@ def _load_tokenizer_file(
 
 def _sniff_tokenizer_file(path: Path) -> str:
     """'gguf', 'tiktoken' or 'sentencepiece' (the fallback), from the first bytes of the file."""
-    with _reraise("tokenizer file", path), path.open("rb") as f:
+    with reraise("tokenizer file", path), path.open("rb") as f:
         head = f.read(4096)
         if head[:2] == b"\x1f\x8b":
             f.seek(0)
@@ -103,11 +90,12 @@ def _sniff_tokenizer_file(path: Path) -> str:
     return "tiktoken" if _TIKTOKEN_LINE.match(head) else "sentencepiece"
 
 
-def _load_hf_tokenizer_dir(path: Path) -> PreTrainedTokenizerBase:
+def load_tokenizer_dir(path: Path) -> PreTrainedTokenizerBase:
+    """A tokenizer from a Hugging Face directory (tokenizer.json used as is when present)."""
     files = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
     if not any((path / name).is_file() for name in files):
         raise TokengraftError(f"{path} has no tokenizer (tokenizer.json or tokenizer_config.json)")
-    with _reraise("tokenizer directory", path):
+    with reraise("tokenizer directory", path):
         if (path / "tokenizer.json").is_file():
             # The generic class uses tokenizer.json as is; model-specific classes may rebuild it.
             return PreTrainedTokenizerFast.from_pretrained(path, local_files_only=True)
@@ -116,17 +104,18 @@ def _load_hf_tokenizer_dir(path: Path) -> PreTrainedTokenizerBase:
 
 def _load_tokenizer_json(path: Path) -> PreTrainedTokenizerBase:
     if path.name == "tokenizer.json" and (path.parent / "tokenizer_config.json").is_file():
-        return _load_hf_tokenizer_dir(path.parent)  # keeps special-token roles, chat template
+        return load_tokenizer_dir(path.parent)  # keeps special-token roles, chat template
     try:
         backend = Tokenizer.from_file(str(path))
     except Exception as exc:  # tokenizers raises bare Exception on malformed files
-        raise TokengraftError(f"cannot read tokenizer file {path}: {_one_line(exc)}") from exc
+        raise TokengraftError(f"cannot read tokenizer file {path}: {one_line(exc)}") from exc
     return PreTrainedTokenizerFast(tokenizer_object=backend)
 
 
-def _load_gguf_tokenizer(path: Path) -> PreTrainedTokenizerBase:
-    _check_gguf_magic(path)
-    with _reraise("GGUF tokenizer", path, " (corrupt or truncated?)"):
+def load_gguf_tokenizer(path: Path) -> PreTrainedTokenizerBase:
+    """The tokenizer stored in a GGUF file, converted by ``transformers``."""
+    check_gguf_magic(path)
+    with reraise("GGUF tokenizer", path, " (corrupt or truncated?)"):
         tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
     tok.init_kwargs.pop("gguf_file", None)  # a saved copy must not point back at the GGUF
     return tok
@@ -134,7 +123,7 @@ def _load_gguf_tokenizer(path: Path) -> PreTrainedTokenizerBase:
 
 def _read_tiktoken_ranks(path: Path) -> dict[bytes, int]:
     """Parse a tiktoken BPE file (optionally gzipped): ``base64(token) rank`` per line."""
-    with _reraise("tiktoken file", path):
+    with reraise("tiktoken file", path):
         data = path.read_bytes()
         if data[:2] == b"\x1f\x8b":
             data = gzip.decompress(data)
@@ -168,7 +157,7 @@ def _tiktoken_tokenizer(
 ) -> PreTrainedTokenizerFast:
     ranks = _read_tiktoken_ranks(path)
     converter = _RanksConverter(ranks, pattern=pattern, extra_special_tokens=list(special_tokens))
-    with _reraise("tiktoken file", path):
+    with reraise("tiktoken file", path):
         backend = converter.converted()
     return PreTrainedTokenizerFast(tokenizer_object=backend)
 
@@ -182,7 +171,7 @@ def _sentencepiece_tokenizer(path: Path) -> PreTrainedTokenizerFast:
     from sentencepiece import sentencepiece_model_pb2
 
     proto = sentencepiece_model_pb2.ModelProto()  # type: ignore[attr-defined]
-    with _reraise("SentencePiece model", path):
+    with reraise("SentencePiece model", path):
         proto.ParseFromString(path.read_bytes())
     if not proto.pieces or proto.trainer_spec.model_type not in (1, 2):
         raise TokengraftError(
@@ -217,7 +206,7 @@ def _spm_model(proto: Any) -> models.Model:
     vocab = {piece: i for i, (piece, _) in enumerate(scores)}
     # SentencePiece BPE merges the pair whose result has the best score: rank merges by it.
     skip = [p.piece for p in proto.pieces if p.type in (2, 3, 6)]  # unk, control, <0xNN>
-    merges = generate_merges(vocab, scores, skip_tokens=skip)
+    merges = generate_merges(vocab, dict(scores), skip_tokens=skip)
     unk = proto.pieces[spec.unk_id].piece if 0 <= spec.unk_id < len(scores) else None
     return models.BPE(vocab, merges, unk_token=unk, fuse_unk=True, byte_fallback=spec.byte_fallback)
 

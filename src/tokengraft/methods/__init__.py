@@ -2,6 +2,7 @@
 
 from tokengraft.methods.registry import (
     Donor,
+    Extras,
     MethodInput,
     MethodSpec,
     Need,
@@ -13,6 +14,7 @@ from tokengraft.methods.registry import (
 
 __all__ = [
     "Donor",
+    "Extras",
     "MethodInput",
     "MethodSpec",
     "Need",

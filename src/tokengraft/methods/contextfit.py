@@ -41,7 +41,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from tokengraft.config import Slot
-from tokengraft.methods.registry import MethodInput, MethodSpec, Need, register
+from tokengraft.methods.registry import MethodInput, MethodSpec, Need, register, required
 from tokengraft.methods.subword_mean import subword_mean_rows
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def contextfit_rows(inp: MethodInput) -> torch.Tensor:
 
 def _collect(inp: MethodInput, spelled: Sequence[Sequence[int]]) -> _Boundaries:
     """Run the base model over the re-spelled corpus; keep boundary states and completion costs."""
-    model = inp.extras["model"]
+    model = required(inp.extras.model, Need.MODEL)
     pieces = _piece_table(inp, spelled)
     window = int(inp.params["window"])
     hidden, completion, token = [], [], []
@@ -127,7 +127,7 @@ def _chunks(
     tok = inp.new_tokenizer
     assert tok is not None
     used = 0
-    for text in inp.extras["corpus"]:
+    for text in inp.extras.corpus:
         new_ids = tok(text, add_special_tokens=False).input_ids
         old_ids: list[int] = []
         starts: list[int] = []

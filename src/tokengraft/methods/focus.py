@@ -10,7 +10,7 @@ weights, each with its own matrix. Shared tokens are copied by the pipeline, as 
 
 Where this differs from the paper and its code (``deepfocus``):
 
-* Static embeddings are PPMI + truncated SVD (:mod:`tokengraft.static`), not fastText CBOW.
+* Static embeddings are PPMI + truncated SVD (:mod:`tokengraft.embeddings.static`), not fastText CBOW.
   ``dim`` defaults to 100 and ``min_count`` to 10, as in deepfocus. ``min_count`` is the number of
   occurrences needed for a vector; the default fits corpora of tens of MB. On 2 MB of German
   text, only 2.9k of the 24.6k new tokens of a 32k BPE reach it. ``min_count=3`` covers 10k of
@@ -26,7 +26,7 @@ Where this differs from the paper and its code (``deepfocus``):
 * Sparsemax is computed exactly on the ``_TOP`` largest similarities of each token. The row falls
   back to all anchors when the support could extend past them, so the result equals sparsemax
   over all anchors.
-* When ``extras["cache_dir"]`` is given, the static embeddings are cached under ``focus/``, keyed
+* When ``extras.cache_dir`` is given, the static embeddings are cached under ``focus/``, keyed
   by the tokenizer, the corpus, the settings and the seed.
 """
 
@@ -37,10 +37,10 @@ from pathlib import Path
 
 import torch
 
-from tokengraft.io.cached import cached_tensors
+from tokengraft.embeddings.static import StaticEmbeddings, static_key, token_static
+from tokengraft.io.tensors import cached_tensors
 from tokengraft.methods.registry import MethodInput, MethodSpec, Need, register
 from tokengraft.methods.subword_mean import subword_mean_rows
-from tokengraft.static import StaticEmbeddings, static_key, token_static
 from tokengraft.vocab import canonical_vocab
 
 log = logging.getLogger(__name__)
@@ -135,11 +135,11 @@ def sparsemax(z: torch.Tensor) -> torch.Tensor:
 
 def target_static(inp: MethodInput) -> StaticEmbeddings:
     """(V_new, dim) static embeddings of the new tokens on the corpus, through the cache."""
-    corpus = inp.extras["corpus"]
+    corpus = inp.extras.corpus
     params = inp.params
     seed = int(inp.generator.initial_seed())
     settings = (int(params["dim"]), int(params["window"]), int(params["min_count"]), seed)
-    cache = inp.extras.get("cache_dir")
+    cache = inp.extras.cache_dir
     path = None
     if cache is not None:
         key = static_key(inp.new_tokenizer, corpus, *settings)

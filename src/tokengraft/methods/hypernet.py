@@ -7,10 +7,10 @@ mean. It predicts the token's row as the subword mean plus a learned correction:
 ``mean_i E[p_i] + sigma * W(pool(h))``. ``W`` starts at zero, so the untrained network is exactly
 subword_mean (FVT). The network is trained on the base model's own vocabulary. Each old token of two
 or more bytes is cut at a random character boundary, the two halves are spelled with the old
-tokenizer (:func:`tokengraft.pieces.decompose`, so the token itself can never be one of its
+tokenizer (:func:`tokengraft.vocab.spell.decompose`, so the token itself can never be one of its
 pieces), and the network learns to map those pieces back to the token's own row. The loss is MSE
 on standardised rows plus (1 - cosine). 5% of the tokens are held out, and their cosine is logged
-next to that of the subword mean. When ``extras["cache_dir"]`` is given, the trained weights are
+next to that of the subword mean. When ``extras.cache_dir`` is given, the trained weights are
 cached under ``hypernet/``, keyed by the base matrix, the old vocabulary, the slot, the parameters
 and the seed.
 
@@ -52,11 +52,11 @@ from torch.nn import functional as F
 from transformers import PreTrainedTokenizerBase
 
 from tokengraft.errors import TokengraftError
-from tokengraft.io.arrays import cache_key, load_tensors, save_tensors
-from tokengraft.methods._threads import torch_threads
+from tokengraft.io.tensors import cache_key, load_tensors, save_tensors
+from tokengraft.methods.common import torch_threads
 from tokengraft.methods.registry import MethodInput, MethodSpec, register
-from tokengraft.pieces import decompose
 from tokengraft.vocab import CanonicalToken, CanonicalVocab, canonical_vocab
+from tokengraft.vocab.spell import decompose
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def trained_hypernet(inp: MethodInput, old: torch.Tensor, scale: Standardiser) -
     seed = int(inp.generator.initial_seed())
     vocab = canonical_vocab(inp.old_tokenizer)  # type: ignore[arg-type]
     net = _new_net(old.shape[1], params, seed)
-    cache = inp.extras.get("cache_dir")
+    cache = inp.extras.cache_dir
     path = None
     if cache is not None:
         surfaces = [t.surface if t is not None else b"\xff" for t in vocab.tokens]

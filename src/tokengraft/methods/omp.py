@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 import torch
 
-from tokengraft.methods.registry import MethodInput, MethodSpec, Need, register
+from tokengraft.methods.registry import MethodInput, MethodSpec, Need, register, required
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def omp_rows(inp: MethodInput) -> torch.Tensor:
     Dictionary: the donor rows (S, D_donor) of ``inp.anchor_new``; targets: the donor rows of
     ``inp.to_compute``; the coefficients multiply ``inp.old`` (V_old, D) rows of ``inp.anchor_old``.
     """
-    donor = inp.extras[Need.DONOR.value].weights[inp.slot]  # (V_new, D_donor)
+    donor = required(inp.extras.donor, Need.DONOR).weights[inp.slot]  # (V_new, D_donor)
     old = inp.old
     mean = old.double().mean(dim=0).to(old.dtype)  # (D,)
     out = mean.expand(len(inp.to_compute), -1).clone()  # (N, D)

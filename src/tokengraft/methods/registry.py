@@ -6,38 +6,21 @@ this package, so adding a method is adding a file.
 
 from __future__ import annotations
 
-import enum
 import importlib
 import pkgutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
-from transformers import PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from tokengraft.config import Slot
+from tokengraft.config import Need, Slot
 from tokengraft.errors import TokengraftError
 from tokengraft.vocab import CanonicalToken
 
-
-class Need(enum.StrEnum):
-    """Inputs beyond the model's own embeddings that a method requires.
-
-    Each is a key of ``MethodInput.extras`` with a fixed type:
-    ``donor``: :class:`Donor`; ``corpus`` and ``source_corpus``: ``Sequence[str]`` (target- and
-    source-language documents); ``dictionary``: ``Sequence[tuple[str, str]]`` (source word, target
-    word); ``model``: the base ``PreTrainedModel``; ``aux_model``: a ``(PreTrainedModel,
-    PreTrainedTokenizerBase)`` pair of an auxiliary embedding model; ``cache_dir``: a ``Path`` where a
-    method may keep what it trained (its own subdirectory, named after the method).
-    """
-
-    DONOR = "donor"  # a donor model that already has the new tokenizer
-    CORPUS = "corpus"  # target-language text
-    SOURCE_CORPUS = "source_corpus"  # text in the base model's language
-    DICTIONARY = "dictionary"  # a bilingual dictionary
-    MODEL = "model"  # the full base model (forward passes), not only its embeddings
-    AUX_MODEL = "aux_model"  # an auxiliary text-embedding model (TokenAdapt)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +33,48 @@ class Donor:
     """
 
     weights: Mapping[Slot, torch.Tensor]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Extras:
+    """What a method may read beyond the base model's embeddings; each field is named by a ``Need``.
+
+    A method reads only the fields its ``needs`` name (checked before it runs), plus
+    ``cache_dir`` when it is given.
+
+    Attributes:
+        donor: embeddings of a model that already uses the new tokenizer.
+        corpus: target-language documents.
+        source_corpus: documents in the base model's language.
+        dictionary: (source word, target word) pairs.
+        model: the full base model (forward passes), not only its embeddings.
+        aux_model: an auxiliary text-embedding model and its tokenizer.
+        cache_dir: where a method may keep what it trained (its own subdirectory, named after
+            the method); None: nothing is cached.
+    """
+
+    donor: Donor | None = None
+    corpus: Sequence[str] = ()
+    source_corpus: Sequence[str] = ()
+    dictionary: Sequence[tuple[str, str]] = ()
+    model: PreTrainedModel | None = None
+    aux_model: tuple[PreTrainedModel, PreTrainedTokenizerBase] | None = None
+    cache_dir: Path | None = None
+
+    def missing(self, needs: Iterable[Need]) -> list[str]:
+        """The names of ``needs`` that these extras do not supply, sorted."""
+        return sorted(need.value for need in needs if _is_empty(getattr(self, need.value)))
+
+
+def required(value: T | None, need: Need) -> T:
+    """``value`` (an optional field of :class:`Extras`), or an error naming the need."""
+    if value is None:
+        raise TokengraftError(f"this method needs {need.value}")
+    return value
+
+
+def _is_empty(value: object) -> bool:
+    return value is None or (isinstance(value, (list, tuple, Sequence)) and len(value) == 0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,7 +95,7 @@ class MethodInput:
         generator: the only source of randomness.
         progress: the method may show a progress bar for long work.
         params: the method's parameters, defaults filled in.
-        extras: optional inputs named by ``Need`` (donor embeddings, corpus, ...).
+        extras: inputs named by ``Need`` (donor embeddings, corpus, ...).
     """
 
     old: torch.Tensor
@@ -87,7 +112,7 @@ class MethodInput:
     old_tokenizer: PreTrainedTokenizerBase | None = None
     new_tokenizer: PreTrainedTokenizerBase | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
-    extras: Mapping[str, Any] = field(default_factory=dict)
+    extras: Extras = field(default_factory=lambda: Extras())
 
 
 MethodFn = Callable[[MethodInput], torch.Tensor]  # -> (N, D), one row per entry of to_compute
@@ -113,7 +138,21 @@ class RefineInput:
     generator: torch.Generator
     progress: bool = False
     params: Mapping[str, Any] = field(default_factory=dict)
-    extras: Mapping[str, Any] = field(default_factory=dict)
+    extras: Extras = field(default_factory=lambda: Extras())
+
+    @classmethod
+    def of(cls, inp: MethodInput, weights: Mapping[Slot, torch.Tensor]) -> RefineInput:
+        """The refine input sharing ``inp``'s ids, generator, parameters and extras."""
+        return cls(
+            weights=weights,
+            to_compute=inp.to_compute,
+            tied=inp.tied,
+            new_tokenizer=inp.new_tokenizer,
+            generator=inp.generator,
+            progress=inp.progress,
+            params=inp.params,
+            extras=inp.extras,
+        )
 
 
 # -> slot -> (N, D), the refined rows of ``to_compute`` for every slot of ``weights``
@@ -153,6 +192,7 @@ class MethodSpec:
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
+_DISCOVERED = False  # every module of this package imported once
 
 
 def register(spec: MethodSpec) -> MethodSpec:
@@ -164,11 +204,14 @@ def register(spec: MethodSpec) -> MethodSpec:
 
 
 def load_all() -> dict[str, MethodSpec]:
-    """Import every method module of this package and return the registry, sorted by name."""
-    package = importlib.import_module("tokengraft.methods")
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name != "registry":
-            importlib.import_module(f"tokengraft.methods.{module.name}")
+    """Every registered method, sorted by name (the package's modules are imported once)."""
+    global _DISCOVERED
+    if not _DISCOVERED:
+        package = importlib.import_module("tokengraft.methods")
+        for module in pkgutil.iter_modules(package.__path__):
+            if module.name not in ("registry", "common"):
+                importlib.import_module(f"tokengraft.methods.{module.name}")
+        _DISCOVERED = True
     return dict(sorted(_REGISTRY.items()))
 
 

@@ -15,7 +15,7 @@ blends the k best matches with weights softmax(cos / ``temperature``) instead of
 
 Where this differs from the paper and its code:
 
-* Static vectors are PPMI + truncated SVD (:mod:`tokengraft.static`), not GloVe, and they are
+* Static vectors are PPMI + truncated SVD (:mod:`tokengraft.embeddings.static`), not GloVe, and they are
   trained on ``corpus`` (the target-language text given to the graft).
 * Matching uses the cosine of relative representations; the code takes the dot product of
   unnormalised ones.
@@ -25,7 +25,7 @@ Where this differs from the paper and its code:
   cannot spell gets the mean row. The code maps such tokens to ``<unk>`` or id 0. Old tokens
   without a vector, and special old tokens, are never matched.
 * TokAlign then fine-tunes the model in two stages; this is only its initialisation.
-* When ``extras["cache_dir"]`` is given, the static vectors are cached under ``tokalign/``.
+* When ``extras.cache_dir`` is given, the static vectors are cached under ``tokalign/``.
 """
 
 from __future__ import annotations
@@ -36,13 +36,19 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from tokengraft.embeddings.static import (
+    StaticEmbeddings,
+    procrustes,
+    static_key,
+    token_static,
+    unit_rows,
+)
 from tokengraft.errors import TokengraftError
-from tokengraft.io.cached import cached_tensors
+from tokengraft.io.tensors import cached_tensors
 from tokengraft.methods.focus import plain_tokens, special_old
 from tokengraft.methods.registry import MethodInput, MethodSpec, Need, register
 from tokengraft.methods.subword_mean import subword_mean_rows
 from tokengraft.methods.tokenadapt import global_estimate
-from tokengraft.static import StaticEmbeddings, procrustes, static_key, token_static, unit_rows
 
 log = logging.getLogger(__name__)
 
@@ -140,11 +146,11 @@ def _static(
     """(n_rows, dim) static vectors of ``tokenizer``'s ids on the corpus, through the cache."""
     if tokenizer is None:
         raise TokengraftError("tokalign needs both tokenizers")
-    corpus = inp.extras["corpus"]
+    corpus = inp.extras.corpus
     params = inp.params
     dim, window, min_count = int(params["dim"]), int(params["window"]), int(params["min_count"])
     seed = int(inp.generator.initial_seed())
-    cache = inp.extras.get("cache_dir")
+    cache = inp.extras.cache_dir
     path = None
     if cache is not None:
         key = static_key(tokenizer, corpus, dim, window, min_count, seed)

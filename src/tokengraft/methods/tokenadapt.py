@@ -17,7 +17,7 @@ uses the same weights and neighbours as the input embeddings.
 
 Where this differs from the paper and its code:
 
-* Pieces come from :mod:`tokengraft.pieces`, a byte-exact spelling. The reference code re-encodes
+* Pieces come from :mod:`tokengraft.vocab.spell`, a byte-exact spelling. The reference code re-encodes
   the decoded string and drops pieces that its cache lacks.
 * Lengths are counted in bytes of the canonical surface, so the length terms of one token add up
   to 1. The code counts the characters of decoded strings.
@@ -47,9 +47,9 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from tokengraft.errors import TokengraftError
-from tokengraft.io.arrays import cache_key, load_tensors, save_tensors
-from tokengraft.methods._threads import torch_threads
-from tokengraft.methods.registry import MethodInput, MethodSpec, Need, register
+from tokengraft.io.tensors import cache_key, load_tensors, save_tensors
+from tokengraft.methods.common import torch_threads
+from tokengraft.methods.registry import MethodInput, MethodSpec, Need, register, required
 from tokengraft.vocab import CanonicalToken, canonical_vocab
 
 log = logging.getLogger(__name__)
@@ -221,9 +221,9 @@ def _old_tokens(tok: PreTrainedTokenizerBase, n_rows: int) -> list[CanonicalToke
 
 def _aux_embeddings(inp: MethodInput, texts: Sequence[str]) -> torch.Tensor:
     """(len(texts), H) normalised auxiliary embeddings, through the disk cache when there is one."""
-    model, tokenizer = inp.extras["aux_model"]
+    model, tokenizer = required(inp.extras.aux_model, Need.AUX_MODEL)
     batch_size, max_length = int(inp.params["batch_size"]), int(inp.params["max_length"])
-    cache = inp.extras.get("cache_dir")
+    cache = inp.extras.cache_dir
     if cache is None:
         return embed_texts(model, tokenizer, texts, batch_size=batch_size, max_length=max_length)
     key = cache_key(

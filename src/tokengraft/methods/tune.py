@@ -83,6 +83,7 @@ from tokengraft.methods.registry import (
     RefineInput,
     get_method,
     register,
+    required,
 )
 
 log = logging.getLogger(__name__)
@@ -103,9 +104,9 @@ def init_rows(inp: MethodInput) -> torch.Tensor:
 
 def tune_refine(inp: RefineInput) -> dict[Slot, torch.Tensor]:
     """slot -> (N, D): the ``to_compute`` rows after the embedding-only LM fit."""
-    model: PreTrainedModel = inp.extras[Need.MODEL.value]
+    model: PreTrainedModel = required(inp.extras.model, Need.MODEL)
     steps, batch, length = (int(inp.params[k]) for k in ("steps", "batch_size", "seq_len"))
-    stream = token_stream(inp.extras[Need.CORPUS.value], inp.new_tokenizer, length)
+    stream = token_stream(inp.extras.corpus, inp.new_tokenizer, length)
     assert inp.new_tokenizer is not None  # token_stream has checked
     first = start_id(inp.new_tokenizer)
     dtype: torch.dtype = model.get_input_embeddings().weight.dtype  # type: ignore[assignment]
@@ -161,7 +162,7 @@ def tune_refine(inp: RefineInput) -> dict[Slot, torch.Tensor]:
 def start_id(tokenizer: PreTrainedTokenizerBase) -> int | None:
     """The token that opens a document and every training window: BOS, else EOS, else none.
 
-    The same prefix ``tokengraft.evaluate`` conditions on, so the rows are fitted in the
+    The same prefix ``tokengraft.eval.lm`` conditions on, so the rows are fitted in the
     situation they are scored in.
     """
     return tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id

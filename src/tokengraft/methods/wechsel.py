@@ -15,7 +15,7 @@ words whose tokenisation, with or without a leading space, contains it.
 
 Where this differs from the paper and its code:
 
-* Word embeddings are PPMI + truncated SVD (:mod:`tokengraft.static`) trained on the given
+* Word embeddings are PPMI + truncated SVD (:mod:`tokengraft.embeddings.static`) trained on the given
   corpora (``source_corpus`` in the base model's language, ``corpus`` in the target language).
   The paper uses pretrained fastText vectors (cc.*.300, trained on Common Crawl). Both spaces
   have ``dim`` dimensions, and word vectors are L2-normalised before alignment and composition.
@@ -24,12 +24,12 @@ Where this differs from the paper and its code:
   its old-tokenizer pieces (:mod:`tokengraft.methods.subword_mean`). So do special tokens and
   tokens without bytes, and a token the old tokenizer cannot spell gets the mean row. The paper
   gives tokens without a vector random rows from N(mean, std) of the base rows.
-* The dictionary is a ``source<TAB>target`` list such as :func:`tokengraft.dictionaries.
+* The dictionary is a ``source<TAB>target`` list such as :func:`tokengraft.data.dictionaries.
   fetch_dictionary` makes from FreeDict. The paper uses its own Wiktionary-derived lists. As in
   its code, each pair is tried as given, lower-cased and title-cased on both sides, and every
   variant found in both word vocabularies is a Procrustes pair.
 * Shared tokens are copied by the pipeline; WECHSEL computes every row, shared ones included.
-* When ``extras["cache_dir"]`` is given, the word embeddings are cached under ``wechsel/``.
+* When ``extras.cache_dir`` is given, the word embeddings are cached under ``wechsel/``.
 """
 
 from __future__ import annotations
@@ -42,13 +42,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from tokengraft.errors import TokengraftError
-from tokengraft.io.cached import cached_tensors
-from tokengraft.methods.focus import plain_tokens, special_old
-from tokengraft.methods.registry import MethodInput, MethodSpec, Need, register
-from tokengraft.methods.subword_mean import subword_mean_rows
-from tokengraft.methods.tokenadapt import global_estimate
-from tokengraft.static import (
+from tokengraft.embeddings.static import (
     WordSequences,
     procrustes,
     static_key,
@@ -56,6 +50,12 @@ from tokengraft.static import (
     unit_rows,
     word_sequences,
 )
+from tokengraft.errors import TokengraftError
+from tokengraft.io.tensors import cached_tensors
+from tokengraft.methods.focus import plain_tokens, special_old
+from tokengraft.methods.registry import MethodInput, MethodSpec, Need, register
+from tokengraft.methods.subword_mean import subword_mean_rows
+from tokengraft.methods.tokenadapt import global_estimate
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def wechsel_rows(inp: MethodInput) -> torch.Tensor:
         return out.to(inp.old.dtype)
     source_words, source_vecs = word_space(inp, "source_corpus")
     target_words, target_vecs = word_space(inp, "corpus")
-    pairs = dictionary_pairs(inp.extras["dictionary"], source_words.words, target_words.words)
+    pairs = dictionary_pairs(inp.extras.dictionary, source_words.words, target_words.words)
     if not pairs:
         raise TokengraftError(
             "wechsel: no dictionary pair has both words in the corpora (wrong language pair?)"
@@ -101,12 +101,12 @@ def wechsel_rows(inp: MethodInput) -> torch.Tensor:
 
 def word_space(inp: MethodInput, corpus_key: str) -> tuple[WordSequences, torch.Tensor]:
     """The words of a corpus and their (W, dim) unit-norm static vectors, through the cache."""
-    texts = inp.extras[corpus_key]
+    texts = getattr(inp.extras, corpus_key)  # "corpus" or "source_corpus"
     params = inp.params
     dim, window, min_count = int(params["dim"]), int(params["window"]), int(params["min_count"])
     seed = int(inp.generator.initial_seed())
     words = word_sequences(texts, min_count=min_count)
-    cache = inp.extras.get("cache_dir")
+    cache = inp.extras.cache_dir
     path = None
     if cache is not None:
         key = static_key(None, texts, "words", dim, window, min_count, seed)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from tokengraft.corpus_text import html_to_text, strip_english, strip_roff
+from tokengraft.data.text import html_to_text, strip_english, strip_roff
 from tokengraft.errors import TokengraftError
 
 logger = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ def deb_documents(deb: Path, spec: DebSource, workdir: Path, *, language: str) -
     """Unpack a downloaded ``.deb`` and turn the files ``spec`` selects into documents.
 
     Paragraphs of English left untranslated in a ``language`` package are dropped before the
-    package's cap is applied (:func:`~tokengraft.corpus_text.looks_english`).
+    package's cap is applied (:func:`~tokengraft.data.text.looks_english`).
     """
     version = unquote(deb.name.split("_")[1])
     target = workdir / spec.package

@@ -1,4 +1,4 @@
-"""Evaluate a causal language model in bits per byte, and a tokenizer by its compression.
+"""Evaluate a causal language model in bits per byte (comparable across tokenizers).
 
 In-memory only: texts arrive as ``(name, text)`` pairs, reading files is ``io``'s job.
 Definitions are in ``docs/eval.md``.
@@ -18,9 +18,9 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from tokengraft import metrics
 from tokengraft.config import EvalConfig
 from tokengraft.errors import TokengraftError
+from tokengraft.eval import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -86,56 +86,6 @@ class ModelEval:
             "overall": self.overall.to_dict(),
             "seconds": self.seconds,
             "prefix_token": self.prefix_token,
-        }
-
-
-@dataclass(frozen=True, kw_only=True)
-class TokenizerScore:
-    """Compression of one text (or all of them) by a tokenizer.
-
-    Attributes:
-        name: the text's name, or ``"overall"``.
-        n_bytes: UTF-8 bytes of the text.
-        n_tokens: tokens, without special tokens.
-        n_words: whitespace-separated words, ``len(text.split())``.
-        fertility: tokens per word.
-        bytes_per_token: bytes per token.
-        roundtrip: ``decode(encode(text)) == text`` exactly (overall: for every text).
-        renyi_efficiency: Renyi efficiency (alpha 2.5) of the text's token unigram distribution.
-    """
-
-    name: str
-    n_bytes: int
-    n_tokens: int
-    n_words: int
-    fertility: float
-    bytes_per_token: float
-    roundtrip: bool
-    renyi_efficiency: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True, kw_only=True)
-class TokenizerEval:
-    """Result of :func:`evaluate_tokenizer`.
-
-    Attributes:
-        per_file: one score per input text, in input order.
-        overall: the same measures over all texts together.
-        vocab_size: ``len(tokenizer)``, the |V| of the Renyi efficiency.
-    """
-
-    per_file: list[TokenizerScore]
-    overall: TokenizerScore
-    vocab_size: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "per_file": [s.to_dict() for s in self.per_file],
-            "overall": self.overall.to_dict(),
-            "vocab_size": self.vocab_size,
         }
 
 
@@ -242,22 +192,22 @@ def _tokenize_doc(
     max_bytes: int | None,
     prefix: int | None,
 ) -> _Doc:
-    text = _truncate_utf8(text, max_bytes)
+    text = truncate_utf8(text, max_bytes)
     if not text:
         raise TokengraftError(f"{name}: the text is empty")
-    ids = _encode(tokenizer, text)
+    ids = encode_text(tokenizer, text)
     full = ids if prefix is None else [prefix, *ids]
     return _Doc(name=name, n_bytes=len(text.encode("utf-8")), n_tokens=len(ids), ids=full)
 
 
-def _truncate_utf8(text: str, max_bytes: int | None) -> str:
+def truncate_utf8(text: str, max_bytes: int | None) -> str:
     """The longest prefix of ``text`` with at most ``max_bytes`` UTF-8 bytes (whole characters)."""
     if max_bytes is None:
         return text
     return text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
 
 
-def _encode(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
+def encode_text(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
     # verbose=False: long documents exceed model_max_length by design, they are windowed.
     return list(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
@@ -318,83 +268,3 @@ def _window_nll(
         picked = scored.gather(1, targets[:, None]).squeeze(1)
         out.append(float((scored.logsumexp(-1) - picked).sum()))
     return out
-
-
-def evaluate_tokenizer(
-    tokenizer: PreTrainedTokenizerBase,
-    texts: Sequence[tuple[str, str]],
-    *,
-    max_bytes: int | None = None,
-) -> TokenizerEval:
-    """Fertility, bytes per token, round-trip and Renyi efficiency of a tokenizer on texts.
-
-    Args:
-        tokenizer: any Hugging Face tokenizer; special tokens are not added.
-        texts: ``(name, text)`` pairs; each text must contain a non-space character.
-        max_bytes: use only the first this many UTF-8 bytes of each text (None: all).
-
-    Returns:
-        Per-text and overall measures.
-
-    Raises:
-        TokengraftError: on no texts or a text without words.
-
-    Example:
-        >>> evaluate_tokenizer(tokenizer, [("a.txt", "Hello world.")]).overall.fertility
-        ... # doctest: +SKIP
-    """
-    if not texts:
-        raise TokengraftError("no texts to evaluate")
-    vocab_size = len(tokenizer)
-    per_file: list[TokenizerScore] = []
-    all_counts = torch.zeros(vocab_size, dtype=torch.long)  # (V,)
-    for name, text in texts:
-        score, counts = _tokenizer_score(tokenizer, name, _truncate_utf8(text, max_bytes))
-        per_file.append(score)
-        all_counts += counts
-    overall = _overall_tokenizer_score(per_file, all_counts)
-    return TokenizerEval(per_file=per_file, overall=overall, vocab_size=vocab_size)
-
-
-def _overall_tokenizer_score(
-    per_file: Sequence[TokenizerScore], counts: torch.Tensor
-) -> TokenizerScore:
-    """Sums over texts; ratios of sums, Renyi efficiency of the pooled counts (len(tokenizer),)."""
-    n_bytes = sum(s.n_bytes for s in per_file)
-    n_tokens = sum(s.n_tokens for s in per_file)
-    n_words = sum(s.n_words for s in per_file)
-    return TokenizerScore(
-        name=OVERALL,
-        n_bytes=n_bytes,
-        n_tokens=n_tokens,
-        n_words=n_words,
-        fertility=metrics.fertility(n_tokens, n_words),
-        bytes_per_token=metrics.bytes_per_token(n_bytes, n_tokens),
-        roundtrip=all(s.roundtrip for s in per_file),
-        renyi_efficiency=metrics.renyi_efficiency(counts, len(counts)),
-    )
-
-
-def _tokenizer_score(
-    tokenizer: PreTrainedTokenizerBase, name: str, text: str
-) -> tuple[TokenizerScore, torch.Tensor]:
-    """The score of one text and its token counts, (len(tokenizer),)."""
-    n_words = len(text.split())
-    if n_words == 0:
-        raise TokengraftError(f"{name}: the text has no words")
-    ids = _encode(tokenizer, text)
-    # No clean-up: it deletes spaces before punctuation, which is not the tokenizer's round trip.
-    decoded = tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
-    counts = torch.bincount(torch.tensor(ids, dtype=torch.long), minlength=len(tokenizer))
-    n_bytes = len(text.encode("utf-8"))
-    score = TokenizerScore(
-        name=name,
-        n_bytes=n_bytes,
-        n_tokens=len(ids),
-        n_words=n_words,
-        fertility=metrics.fertility(len(ids), n_words),
-        bytes_per_token=metrics.bytes_per_token(n_bytes, len(ids)),
-        roundtrip=decoded == text,
-        renyi_efficiency=metrics.renyi_efficiency(counts, len(tokenizer)),
-    )
-    return score, counts

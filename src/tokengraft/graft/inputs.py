@@ -10,10 +10,10 @@ from typing import Any
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from tokengraft import io
-from tokengraft.config import Slot
+from tokengraft.config import NEED_FLAGS, Need, Slot
 from tokengraft.errors import TokengraftError
-from tokengraft.graft import embedding_weights
-from tokengraft.methods import Donor, Need
+from tokengraft.graft.model import embedding_weights
+from tokengraft.methods import Donor, Extras
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,7 +44,7 @@ def load_extras(
     resources: Resources,
     new_tok: PreTrainedTokenizerBase,
     base_model: Callable[[], PreTrainedModel],
-) -> dict[str, Any]:
+) -> Extras:
     """Load what ``needs`` names; a missing resource is an error naming the flag to pass.
 
     Args:
@@ -53,12 +53,8 @@ def load_extras(
         new_tok: the new tokenizer (a donor must use it).
         base_model: loads the base model when it is needed (called at most once).
     """
-    extras: dict[str, Any] = {}
-    if resources.cache_dir is not None:
-        extras["cache_dir"] = resources.cache_dir
-    for need in sorted(needs):
-        extras[need.value] = _load_one(need, resources, new_tok, base_model)
-    return extras
+    loaded = {need.value: _load_one(need, resources, new_tok, base_model) for need in needs}
+    return Extras(cache_dir=resources.cache_dir, **loaded)
 
 
 def _load_one(
@@ -69,33 +65,26 @@ def _load_one(
 ) -> Any:
     if need is Need.MODEL:
         return base_model()
+    value = getattr(resources, need.value)
+    if not value:
+        raise TokengraftError(f"this method needs {NEED_FLAGS[need]}")
     if need is Need.DONOR:
-        return load_donor(_required(resources.donor, "--donor"), new_tok)
-    if need is Need.CORPUS:
-        return _texts(_required(resources.corpus, "--corpus"), resources.max_corpus_bytes)
-    if need is Need.SOURCE_CORPUS:
-        paths = _required(resources.source_corpus, "--source-corpus")
-        return _texts(paths, resources.max_corpus_bytes)
+        return load_donor(value, new_tok)
+    if need in (Need.CORPUS, Need.SOURCE_CORPUS):
+        return [text for _, text in io.read_texts(value, max_bytes=resources.max_corpus_bytes)]
     if need is Need.DICTIONARY:
-        return io.read_dictionary(_required(resources.dictionary, "--dictionary"))
+        return io.read_dictionary(value)
     if need is Need.AUX_MODEL:
-        spec = _required(resources.aux_model, "--aux-model")
-        return io.load_encoder(spec)
+        return io.load_encoder(value)
     raise AssertionError(need)
 
 
-def _required(value: Any, flag: str) -> Any:
-    if not value:
-        raise TokengraftError(f"this method needs {flag}")
-    return value
-
-
-def _texts(paths: tuple[Path, ...], max_bytes: int | None) -> list[str]:
-    return [text for _, text in io.read_texts(paths, max_bytes=max_bytes)]
-
-
 def load_donor(spec: str, new_tok: PreTrainedTokenizerBase) -> Donor:
-    """Embeddings of a donor model; its tokenizer must be the new tokenizer."""
+    """Embeddings of a donor model; its tokenizer must be the new tokenizer.
+
+    Raises:
+        TokengraftError: the donor's vocabulary is not the new tokenizer's.
+    """
     donor_tok = io.load_tokenizer(spec)
     if donor_tok.get_vocab() != new_tok.get_vocab():
         raise TokengraftError(
@@ -104,14 +93,10 @@ def load_donor(spec: str, new_tok: PreTrainedTokenizerBase) -> Donor:
         )
     source = io.resolve_model(spec)
     if source.kind is io.ModelKind.HF_DIR:
-        names = io.embedding_names(source.path)
-        wanted = [n for n in (names.input, names.output) if n is not None]
-        tensors = io.read_tensors(source.path, wanted)
-        inp = tensors[names.input]
-        out = tensors[names.output] if names.output is not None else inp
+        weights = io.read_embeddings(source.path)
     else:
         weights = embedding_weights(io.load_model(source))
-        inp = weights[Slot.INPUT]
-        out = weights.get(Slot.OUTPUT, inp)
     n = len(new_tok)
+    inp = weights[Slot.INPUT]
+    out = weights.get(Slot.OUTPUT, inp)
     return Donor(weights={Slot.INPUT: inp[:n].float(), Slot.OUTPUT: out[:n].float()})

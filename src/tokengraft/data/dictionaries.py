@@ -18,9 +18,10 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tokengraft.corpus_sources import COMMAND_TIMEOUT_S, Apt, run_command
+from tokengraft.data.sources import COMMAND_TIMEOUT_S, Apt, run_command
 from tokengraft.errors import TokengraftError
 from tokengraft.io import write_text
+from tokengraft.io.cache import cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def fetch_dictionary(pair: str = "eng-deu", *, root: Path | None = None) -> Path
 
     Args:
         pair: FreeDict language pair, e.g. ``"eng-deu"`` (package ``dict-freedict-eng-deu``).
-        root: cache root; defaults to :func:`tokengraft.corpus.cache_dir`. The file is
+        root: cache root; defaults to :func:`tokengraft.io.cache.cache_dir`. The file is
             ``<root>/dictionaries/<pair>.tsv``.
 
     Returns:
@@ -45,8 +46,6 @@ def fetch_dictionary(pair: str = "eng-deu", *, root: Path | None = None) -> Path
         TokengraftError: ``apt-get``/``dpkg-deb`` is missing or fails, or the package has no
             dictd database.
     """
-    from tokengraft.corpus import cache_dir  # the corpus builder owns the cache root
-
     out = (Path(root) if root is not None else cache_dir()) / "dictionaries" / f"{pair}.tsv"
     if out.is_file():
         return out

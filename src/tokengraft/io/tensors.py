@@ -1,30 +1,33 @@
-"""Named tensors on disk: atomic safetensors save and load, for what methods cache.
+"""Named tensors on disk, and the one compute-once cache that methods use.
 
-A method keeps what it trained or computed (auxiliary embeddings, a small network's weights) under
-``extras["cache_dir"]/<method>/``; the files are plain safetensors with string metadata. A missing
-file is not an error (the caller recomputes); a corrupt one is.
+A method keeps what it trained or computed (static vectors, auxiliary embeddings, a small
+network's weights) under its own subdirectory of the cache, through :func:`cached_tensors`; the
+files are plain safetensors with string metadata, written atomically, named after a digest of
+everything they depend on (:func:`cache_key`). A missing file is not an error (the caller
+recomputes); a corrupt one is.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import secrets
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from tokengraft.errors import TokengraftError
-from tokengraft.io._common import _one_line, _reraise
+from tokengraft.io.atomic import atomic_file
+from tokengraft.io.errors import reraise, writing
+
+log = logging.getLogger(__name__)
 
 
 def save_tensors(
     path: Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None
 ) -> None:
-    """Write ``tensors`` to the safetensors file ``path`` atomically (temporary file, then rename).
+    """Write ``tensors`` to the safetensors file ``path`` atomically.
 
     Args:
         path: the file to write; its directory is created.
@@ -34,16 +37,9 @@ def save_tensors(
     Raises:
         TokengraftError: the file cannot be written.
     """
-    path = Path(path)
-    tmp = path.parent / f".{path.name}.tmp-{secrets.token_hex(4)}"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        flat = {name: t.detach().contiguous().clone() for name, t in tensors.items()}
+    flat = {name: t.detach().contiguous().clone() for name, t in tensors.items()}
+    with atomic_file(Path(path), "tensor file") as tmp, writing("tensor file", path):
         save_file(flat, str(tmp), metadata=dict(metadata or {}))
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise TokengraftError(f"cannot write {path}: {_one_line(exc)}") from exc
 
 
 def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]] | None:
@@ -55,7 +51,7 @@ def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]] |
     path = Path(path)
     if not path.is_file():
         return None
-    with _reraise("tensor file", path):
+    with reraise("tensor file", path):
         with safe_open(str(path), framework="pt") as f:
             metadata = dict(f.metadata() or {})
         tensors = load_file(str(path))
@@ -84,3 +80,31 @@ def cache_key(*parts: str | bytes | torch.Tensor | Iterable[bytes]) -> str:
                 h.update(len(item).to_bytes(4, "little") + item)
         h.update(b"\x00")
     return h.hexdigest()[:16]
+
+
+def cached_tensors(
+    path: Path | None,
+    compute: Callable[[], Mapping[str, torch.Tensor]],
+    *,
+    metadata: Mapping[str, str] | None = None,
+) -> dict[str, torch.Tensor]:
+    """The tensors stored at ``path``; if absent, ``compute()``'s result, saved to ``path``.
+
+    Args:
+        path: a ``.safetensors`` file, or ``None`` to compute without caching.
+        compute: makes the tensors (called only on a cache miss).
+        metadata: string key -> value stored with newly computed tensors.
+
+    Raises:
+        TokengraftError: the file exists but cannot be read, or cannot be written.
+    """
+    if path is None:
+        return dict(compute())
+    found = load_tensors(path)
+    if found is not None:
+        log.info("loaded %s", path)
+        return found[0]
+    tensors = dict(compute())
+    save_tensors(path, tensors, metadata)
+    log.info("cached %s", path)
+    return tensors

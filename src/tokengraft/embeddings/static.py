@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from tokengraft.io.arrays import cache_key
+from tokengraft.io.tensors import cache_key
 
 log = logging.getLogger(__name__)
 

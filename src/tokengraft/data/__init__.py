@@ -1,0 +1,1 @@
+"""Text the methods and benchmarks read: corpora and their sources, bilingual dictionaries."""

@@ -1,0 +1,1 @@
+"""Auxiliary embeddings that methods learn from text: static token and word vectors."""

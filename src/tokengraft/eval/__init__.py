@@ -1,0 +1,1 @@
+"""Evaluation: bits per byte for models, compression measures for tokenizers."""

@@ -1,0 +1,170 @@
+"""Compute every row of the new vocabulary's embedding matrices (pure tensors, no model).
+
+:func:`graft_embeddings` aligns the vocabularies, spells each new token in old pieces, runs the
+method once per embedding slot (and its optional refine pass), and assembles the matrices so that
+copied rows are bit-identical whatever the method returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from tokengraft.config import GraftConfig, RowSource, Slot
+from tokengraft.errors import TokengraftError
+from tokengraft.methods import Extras, MethodInput, RefineInput, get_method
+from tokengraft.vocab import Alignment, align
+from tokengraft.vocab.spell import decompose
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbeddingGraft:
+    """New embedding matrices and how each row was made.
+
+    Attributes:
+        weights: slot -> (V_new, D) new matrix (only the slots that were given).
+        alignment: the byte-exact alignment of the two vocabularies.
+        sources: per new id, how its row was made (copied, role, computed, fallback).
+        pieces: per new id, the old ids spelling it (computed rows only; else None).
+        seconds: wall time per step.
+    """
+
+    weights: dict[Slot, torch.Tensor]
+    alignment: Alignment
+    sources: tuple[RowSource, ...]
+    pieces: tuple[tuple[int, ...] | None, ...]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per source; the values add up to the new vocabulary size."""
+        return {kind.value: sum(1 for s in self.sources if s is kind) for kind in RowSource}
+
+
+def graft_embeddings(
+    weights: Mapping[Slot, torch.Tensor],
+    old_tok: PreTrainedTokenizerBase,
+    new_tok: PreTrainedTokenizerBase,
+    config: GraftConfig,
+    *,
+    extras: Extras | None = None,
+    progress: bool = False,
+) -> EmbeddingGraft:
+    """Compute every row of the new vocabulary for each embedding slot.
+
+    Args:
+        weights: slot -> (V_old, D) matrix of the base model (input; output too when untied).
+            A tied model gives only the input slot; with ``config.untie`` its output slot is
+            made from the same matrix.
+        old_tok: the base model's tokenizer.
+        new_tok: the tokenizer to graft on.
+        config: method, seed and parameters.
+        extras: inputs some methods need (donor model, corpus, ...), see ``Need``.
+        progress: let methods show progress bars.
+
+    Returns:
+        The new (V_new, D) matrices with shared rows copied bit-identically.
+
+    Raises:
+        TokengraftError: unknown method or parameter, a missing need, or a tokenizer/model
+            vocabulary mismatch.
+    """
+    spec = get_method(config.method)
+    params = spec.resolve_params(config.params)
+    extras = extras or Extras()
+    missing = extras.missing(spec.needs)
+    if missing:
+        raise TokengraftError(f"method {spec.name!r} needs: {', '.join(missing)}")
+    timer = time.perf_counter()
+    alignment = align(old_tok, new_tok, copy_shared=config.copy_shared)
+    _check_vocab_fits(alignment, weights)
+    to_compute = alignment.to_compute
+    tokens = [alignment.new_vocab.tokens[i] for i in to_compute]
+    spelled = decompose(old_tok, alignment.old_vocab, tokens)
+    seconds = {"align": time.perf_counter() - timer}
+    tied = Slot.OUTPUT not in weights and not config.untie
+    if config.untie and Slot.OUTPUT not in weights:
+        weights = {Slot.INPUT: weights[Slot.INPUT], Slot.OUTPUT: weights[Slot.INPUT]}
+    anchor_new, anchor_old = alignment.anchors()
+    template = MethodInput(
+        old=torch.empty(0, 0),  # replaced per slot
+        slot=Slot.INPUT,
+        to_compute=torch.tensor(to_compute, dtype=torch.long),
+        pieces=spelled,
+        n_new=len(alignment.source),
+        generator=torch.Generator().manual_seed(config.seed),
+        tied=tied,
+        progress=progress,
+        tokens=tokens,
+        anchor_new=anchor_new,
+        anchor_old=anchor_old,
+        old_tokenizer=old_tok,
+        new_tokenizer=new_tok,
+        params=params,
+        extras=extras,
+    )
+    timer = time.perf_counter()
+    new_weights = {
+        slot: _assemble(old, alignment, to_compute, spec.fn(replace(template, old=old, slot=slot)))
+        for slot, old in weights.items()
+    }
+    seconds["method"] = time.perf_counter() - timer
+    if spec.refine is not None and to_compute:
+        timer = time.perf_counter()
+        refined = spec.refine(RefineInput.of(template, new_weights))
+        new_weights = {
+            slot: _assemble(weights[slot], alignment, to_compute, refined[slot])
+            for slot in new_weights
+        }
+        seconds["refine"] = time.perf_counter() - timer
+    sources, pieces = _final_sources(alignment, to_compute, spelled)
+    return EmbeddingGraft(
+        weights=new_weights, alignment=alignment, sources=sources, pieces=pieces, seconds=seconds
+    )
+
+
+def _check_vocab_fits(alignment: Alignment, weights: Mapping[Slot, torch.Tensor]) -> None:
+    n_old = len(alignment.old_vocab)
+    for slot, matrix in weights.items():
+        if matrix.ndim != 2:
+            raise TokengraftError(f"{slot} embedding has shape {tuple(matrix.shape)}, expected 2-D")
+        if matrix.shape[0] < n_old:
+            raise TokengraftError(
+                f"vocabulary mismatch: the tokenizer has {n_old} tokens but the model's {slot} "
+                f"embedding has {matrix.shape[0]} rows (is this the model's own tokenizer?)"
+            )
+
+
+def _assemble(
+    old: torch.Tensor, alignment: Alignment, to_compute: list[int], rows: torch.Tensor
+) -> torch.Tensor:
+    """(V_new, D): copied/role rows taken bit-identically from ``old``, the rest from ``rows``."""
+    if rows.shape != (len(to_compute), old.shape[1]):
+        raise RuntimeError(
+            f"method returned {tuple(rows.shape)}, expected {(len(to_compute), old.shape[1])}"
+        )
+    new = torch.empty(len(alignment.source), old.shape[1], dtype=old.dtype)
+    taken = alignment.old_ids >= 0  # (V_new,)
+    new[taken] = old[alignment.old_ids[taken]]
+    if to_compute:
+        new[torch.tensor(to_compute, dtype=torch.long)] = rows.to(old.dtype)
+    return new
+
+
+def _final_sources(
+    alignment: Alignment, to_compute: list[int], spelled: list[list[int] | None]
+) -> tuple[tuple[RowSource, ...], tuple[tuple[int, ...] | None, ...]]:
+    sources = list(alignment.source)
+    pieces: list[tuple[int, ...] | None] = [None] * len(sources)
+    for new_id, ids in zip(to_compute, spelled, strict=True):
+        if ids:
+            pieces[new_id] = tuple(ids)
+        else:
+            sources[new_id] = RowSource.FALLBACK
+    return tuple(sources), tuple(pieces)

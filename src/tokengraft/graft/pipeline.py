@@ -1,0 +1,196 @@
+"""Disk to disk: load a model and tokenizers, graft, and write a Hugging Face checkpoint.
+
+One path with two backends. A Hugging Face directory (safetensors, sharded or not) is grafted
+*streaming* (:class:`_Streamed`): only the embedding and head tensors are read into memory, every
+other tensor is copied through byte for byte. A GGUF file (or the packaged default) is loaded whole
+with ``transformers`` (:class:`_Loaded`, dequantised to fp32), grafted in memory, and saved. Both
+finish through :func:`tokengraft.graft.model.finish` and leave the same records behind. The
+output appears atomically and the input is never modified.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from tokengraft import io
+from tokengraft.config import GraftConfig, Slot
+from tokengraft.errors import TokengraftError
+from tokengraft.graft.embeddings import EmbeddingGraft, graft_embeddings
+from tokengraft.graft.inputs import Resources, load_extras
+from tokengraft.graft.model import embedding_weights, finish, with_embeddings, write_records
+from tokengraft.methods import get_method
+from tokengraft.report.record import GraftReport, build_report
+
+log = logging.getLogger(__name__)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@dataclass
+class _Timer:
+    """Wall seconds per named phase."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = now - self.started
+        self.started = now
+
+
+class _Backend(Protocol):
+    def weights(self) -> dict[Slot, torch.Tensor]: ...
+
+    def full_model(self) -> PreTrainedModel: ...
+
+    def write(
+        self,
+        out: Path,
+        old_tok: PreTrainedTokenizerBase,
+        new_tok: PreTrainedTokenizerBase,
+        embeddings: EmbeddingGraft,
+        progress: bool,
+    ) -> tuple[str, ...]: ...
+
+
+class _Loaded:
+    """A model loaded whole (GGUF, packaged): grafted in memory and saved."""
+
+    def __init__(self, source: io.ModelSource) -> None:
+        self.model = io.load_model(source)
+
+    def weights(self) -> dict[Slot, torch.Tensor]:
+        return embedding_weights(self.model)
+
+    def full_model(self) -> PreTrainedModel:
+        return self.model
+
+    def write(
+        self,
+        out: Path,
+        old_tok: PreTrainedTokenizerBase,
+        new_tok: PreTrainedTokenizerBase,
+        embeddings: EmbeddingGraft,
+        progress: bool,
+    ) -> tuple[str, ...]:
+        result = with_embeddings(self.model, old_tok, new_tok, embeddings)
+        io.save_pretrained(result.model, result.tokenizer, out)
+        return result.warnings
+
+
+class _Streamed:
+    """A Hugging Face directory: embedding tensors read alone, the rest copied byte for byte."""
+
+    def __init__(self, source: io.ModelSource) -> None:
+        self.source = source
+        self.names = io.embedding_names(source.path)
+
+    def weights(self) -> dict[Slot, torch.Tensor]:
+        return io.read_embeddings(self.source.path, self.names)
+
+    def full_model(self) -> PreTrainedModel:
+        return io.load_model(self.source)
+
+    def write(
+        self,
+        out: Path,
+        old_tok: PreTrainedTokenizerBase,
+        new_tok: PreTrainedTokenizerBase,
+        embeddings: EmbeddingGraft,
+        progress: bool,
+    ) -> tuple[str, ...]:
+        replacements = {self.names.input: embeddings.weights[Slot.INPUT]}
+        if Slot.OUTPUT in embeddings.weights:
+            head = self.names.output or self.names.head
+            if head is None:
+                raise TokengraftError(
+                    f"{self.source.path}: this architecture has no output head to untie"
+                )
+            replacements[head] = embeddings.weights[Slot.OUTPUT]
+        io.rewrite_checkpoint(self.source.path, out, replacements, progress=progress)
+        configs = io.load_configs(self.source.path)
+        tokenizer, warnings = finish(
+            old_tok, new_tok, embeddings, [configs.model, configs.generation]
+        )
+        io.save_configs(configs, out)
+        io.save_tokenizer(tokenizer, out)
+        return warnings
+
+
+def _backend(source: io.ModelSource) -> _Backend:
+    return _Streamed(source) if source.kind is io.ModelKind.HF_DIR else _Loaded(source)
+
+
+def graft_pretrained(
+    model: str,
+    new_tokenizer: str,
+    out: Path,
+    config: GraftConfig,
+    *,
+    force: bool = False,
+    allow_pickle: bool = False,
+    progress: bool = False,
+    resources: Resources | None = None,
+) -> GraftReport:
+    """Graft ``new_tokenizer`` onto ``model`` and write the result to ``out``.
+
+    Args:
+        model: an HF directory, a .gguf file, or a packaged model's name (``smollm2-135m``).
+        new_tokenizer: anything :func:`tokengraft.io.load_tokenizer` reads.
+        out: the output directory (created atomically; must not exist or be empty unless force).
+        config: method, seed and parameters.
+        force: replace an existing non-empty ``out``.
+        allow_pickle: allow pickle (``pytorch_model.bin``) weights.
+        progress: show progress bars.
+        resources: paths to what the method needs beyond the model (donor, corpus, ...).
+
+    Returns:
+        The :class:`GraftReport` also written to ``out/report.json``.
+
+    Raises:
+        TokengraftError: bad input (see the messages).
+    """
+    timer = _Timer()
+    total = time.perf_counter()
+    source = io.resolve_model(model, allow_pickle=allow_pickle)
+    with io.atomic_output_dir(out, force=force) as tmp:
+        old_tok = io.load_tokenizer(model)
+        new_tok = io.load_tokenizer(new_tokenizer)
+        timer.lap("load_tokenizers")
+        backend = _backend(source)
+        weights = backend.weights()
+        timer.lap("load_model")
+        needs = get_method(config.method).needs
+        extras = load_extras(needs, resources or Resources(), new_tok, backend.full_model)
+        timer.lap("load_resources")
+        embeddings = graft_embeddings(
+            weights, old_tok, new_tok, config, extras=extras, progress=progress
+        )
+        timer.lap("graft")
+        warnings = backend.write(tmp, old_tok, new_tok, embeddings, progress)
+        timer.lap("write")
+        report = build_report(
+            model=model,
+            new_tokenizer=new_tokenizer,
+            config=config,
+            counts=embeddings.counts(),
+            old_vocab_size=int(weights[Slot.INPUT].shape[0]),
+            tied=Slot.OUTPUT not in embeddings.weights,
+            seconds={**embeddings.seconds, **timer.seconds, "total": time.perf_counter() - total},
+            warnings=warnings,
+            peak_rss_mb=peak_rss_mb(),
+        )
+        write_records(tmp, report, embeddings)
+    return report

@@ -1,0 +1,1 @@
+"""What every graft leaves behind: report.json, a README model card, tokens.tsv."""

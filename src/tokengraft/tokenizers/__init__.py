@@ -1,0 +1,1 @@
+"""Training tokenizers: byte-level BPE with a model's special tokens."""
