@@ -35,8 +35,8 @@ from bench.peers import peer_venv
 from bench.scenarios import BASE_MODEL, donor_dir
 from tokengraft import io
 from tokengraft.config import Slot
-from tokengraft.methods.omp import SparseCodes, sparse_codes
 from tokengraft.graft.inputs import load_donor
+from tokengraft.methods.omp import SparseCodes, sparse_codes
 from tokengraft.vocab import align
 
 HERE = Path(__file__).resolve().parent

@@ -50,10 +50,10 @@ def graft_cmd(
     quiet: Quiet = False,
 ) -> None:
     """Replace MODEL's tokenizer by NEW_TOKENIZER and write a Hugging Face checkpoint to OUT."""
+    from tokengraft.graft.inputs import Resources
+    from tokengraft.graft.pipeline import graft_pretrained
     from tokengraft.io.cache import cache_dir
     from tokengraft.methods import get_method
-    from tokengraft.graft.pipeline import graft_pretrained
-    from tokengraft.graft.inputs import Resources
 
     fields = load_config_file(config)
     if method is not None:

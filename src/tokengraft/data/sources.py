@@ -141,7 +141,8 @@ _REASON = re.compile(r"error:|\bE: |failed|not found|unable to|could not", re.IG
 
 def error_line(stderr: str) -> str:
     """The most telling line of a failed client's stderr: the first that states a reason, else
-    the last one (npm ends with "A complete log of this run...", which says nothing)."""
+    the last one (npm ends with "A complete log of this run...", which says nothing).
+    """
     lines = [line.strip() for line in stderr.splitlines() if not _NOISE.search(line.strip())]
     reasons = [line for line in lines if _REASON.search(line)]
     return (reasons or lines[-1:] or ["(no stderr)"])[0]
@@ -172,7 +173,8 @@ _NO_LISTS = re.compile(r"Unable to locate package|no installation candidate|Can'
 @dataclass
 class Apt:
     """``apt-get download`` that runs ``apt-get update`` once, when the package lists lack a
-    package (a fresh container has none); any other failure is raised as is."""
+    package (a fresh container has none); any other failure is raised as is.
+    """
 
     updated: bool = False
 
@@ -251,7 +253,8 @@ def take_documents(
     max_bytes: int | None,
 ) -> list[Document]:
     """Read ``paths`` (name -> file) in ``sha1(name)`` order until ``max_bytes`` of UTF-8 text
-    (``None``: all); return the non-empty documents sorted by name. Deterministic."""
+    (``None``: all); return the non-empty documents sorted by name. Deterministic.
+    """
     taken, total = [], 0
     for name in sorted(paths, key=lambda n: hashlib.sha1(n.encode()).hexdigest()):
         if max_bytes is not None and total >= max_bytes:
@@ -266,7 +269,8 @@ def stdlib_documents(
     stdlib: Path | None = None, *, max_bytes: int | None = CODE_MAX_BYTES
 ) -> list[Document]:
     """Python source files of the standard library, without tests, site-packages and generated
-    tables (``encodings``, ``pydoc_data``)."""
+    tables (``encodings``, ``pydoc_data``).
+    """
     root = Path(stdlib or sysconfig.get_paths()["stdlib"])
     paths = {f"stdlib/{p.relative_to(root).as_posix()}": p for p in _stdlib_files(root)}
     source = f"python{sysconfig.get_python_version()} stdlib"

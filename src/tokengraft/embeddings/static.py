@@ -127,7 +127,8 @@ _WORD = re.compile(r"\w+")
 
 def word_sequences(texts: Sequence[str], *, min_count: int) -> WordSequences:
     """Split each non-blank line into words (``\\w+``, case kept) and number the words seen at
-    least ``min_count`` times."""
+    least ``min_count`` times.
+    """
     split = [_WORD.findall(line) for line in text_lines(texts)]
     counts = Counter(w for words in split for w in words)
     vocab = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))

@@ -110,7 +110,7 @@ def _collect(inp: MethodInput, spelled: Sequence[Sequence[int]]) -> _Boundaries:
 def _piece_table(
     inp: MethodInput, spelled: Sequence[Sequence[int]]
 ) -> dict[int, tuple[list[int], int]]:
-    """new id -> (old pieces, index into to_compute or -1) for every id the corpus can contain."""
+    """New id -> (old pieces, index into to_compute or -1) for every id the corpus can contain."""
     table: dict[int, tuple[list[int], int]] = {
         int(n): ([int(o)], -1) for n, o in zip(inp.anchor_new, inp.anchor_old, strict=True)
     }

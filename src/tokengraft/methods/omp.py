@@ -285,7 +285,7 @@ class _Candidates(_Dictionary):
 
 
 def _pursue(dictionary: _Dictionary, k: int) -> torch.Tensor:
-    """k OMP steps for a batch; (B, k) least-squares coefficients of the atoms ``dictionary`` chose.
+    """K OMP steps for a batch; (B, k) least-squares coefficients of the atoms ``dictionary`` chose.
 
     Each step picks the atom most correlated with the residual and re-solves least squares on all
     chosen atoms. The solve keeps W, the inverse of the Cholesky factor of the chosen atoms' Gram

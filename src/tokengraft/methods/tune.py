@@ -103,7 +103,7 @@ def init_rows(inp: MethodInput) -> torch.Tensor:
 
 
 def tune_refine(inp: RefineInput) -> dict[Slot, torch.Tensor]:
-    """slot -> (N, D): the ``to_compute`` rows after the embedding-only LM fit."""
+    """Slot -> (N, D): the ``to_compute`` rows after the embedding-only LM fit."""
     model: PreTrainedModel = required(inp.extras.model, Need.MODEL)
     steps, batch, length = (int(inp.params[k]) for k in ("steps", "batch_size", "seq_len"))
     stream = token_stream(inp.extras.corpus, inp.new_tokenizer, length)
@@ -203,7 +203,7 @@ def token_stream(
 
 
 def embedding_parameter_names(model: PreTrainedModel, *, untied: bool) -> dict[Slot, str]:
-    """slot -> the model's parameter name for its input embeddings and (untied) output head.
+    """Slot -> the model's parameter name for its input embeddings and (untied) output head.
 
     Names come from the modules (``<module>.weight``), so a tied model, whose two names share one
     parameter, still maps each slot to its own name.

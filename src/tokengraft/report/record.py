@@ -15,7 +15,7 @@ def versions() -> dict[str, str]:
     import torch
     import transformers
 
-    from tokengraft import __version__
+    from tokengraft.version import __version__
 
     return {
         "tokengraft": __version__,
