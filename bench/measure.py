@@ -8,6 +8,7 @@ is measured whole. The child runs in its own session so that a timeout stops its
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -103,7 +104,7 @@ def run_measured(
 
 def _wait(
     proc: subprocess.Popen[bytes], started: float, timeout: float | None
-) -> tuple[int, os.struct_rusage, bool]:
+) -> tuple[int, resource.struct_rusage, bool]:
     timed_out = False
     while True:
         pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)

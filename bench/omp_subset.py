@@ -25,19 +25,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script: make `bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import torch
 
 from bench import records
 from bench.peers import peer_venv
 from bench.scenarios import BASE_MODEL, donor_dir
-from tokengraft import io
-from tokengraft.config import Slot
-from tokengraft.graft.inputs import load_donor
-from tokengraft.methods.omp import SparseCodes, sparse_codes
-from tokengraft.vocab import align
+from tokengraft import Slot, SparseCodes, align, load_donor, load_tokenizer, sparse_codes
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "omp_subset" / "results.json"
@@ -46,7 +39,7 @@ OURS = (("default (candidates=128)", 128), ("exact (candidates=0)", 0))
 
 def inputs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(n, d) donor rows of a fixed random subset of new non-special tokens, (S, d) atoms."""
-    old_tok, new_tok = io.load_tokenizer(BASE_MODEL), io.load_tokenizer("gemma3-270m")
+    old_tok, new_tok = load_tokenizer(BASE_MODEL), load_tokenizer("gemma3-270m")
     alignment = align(old_tok, new_tok)
     anchor_new, _ = alignment.anchors()
     tokens = alignment.new_vocab.tokens
@@ -143,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = run(args.n, args.seed)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    io.write_text(RESULTS, json.dumps(results, indent=2) + "\n")
+    records.write_text(RESULTS, json.dumps(results, indent=2) + "\n")
     print(section(results))
     return 0
 

@@ -6,20 +6,20 @@
      "english": {...}}, "machine", "command", "rows": {key: row, ...}}
 
 Row keys are ``<kind>:<name>`` (kind ``baseline``, ``ours`` or ``peer``), so our ``wechsel``
-method and the ``wechsel`` peer are two rows. Everything here is pure except :func:`load` and
-:func:`save`.
+method and the ``wechsel`` peer are two rows. Everything here is pure except :func:`load`,
+:func:`save` and :func:`write_text` (the atomic write every bench output goes through).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import platform
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-
-from tokengraft import io
 
 ORIGINAL = "baseline:original"
 KINDS = ("baseline", "ours", "peer")
@@ -167,7 +167,10 @@ def load(path: Path) -> dict[str, Any] | None:
     """The results stored at ``path``, or None when there are none yet."""
     if not path.is_file():
         return None
-    data = io.read_json(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SystemExit(f"{path} cannot be read as JSON: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("rows"), dict):
         raise SystemExit(f"{path} is not a results file (no 'rows' object)")
     return data
@@ -175,5 +178,21 @@ def load(path: Path) -> dict[str, Any] | None:
 
 def save(path: Path, results: Mapping[str, Any]) -> None:
     """Write ``results`` (ratios recomputed) atomically."""
+    text = json.dumps(
+        {**results, "rows": with_ratios(results["rows"])}, indent=2, ensure_ascii=False
+    )
+    write_text(path, text + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically: a temporary file renamed over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    io.write_json(path, {**results, "rows": with_ratios(results["rows"])})
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; results are for everyone to read
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -22,14 +22,12 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script: make `bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+import tokengraft
 from bench import records
 from bench.measure import run_measured
 from bench.peers import PEERS, PeerSpec, load_runner, missing_venv_error, peer_venv, setup_script
@@ -42,7 +40,7 @@ from bench.scenarios import (
     get_scenario,
     resolve,
 )
-from tokengraft.io.cache import cache_dir
+from tokengraft import NEED_FLAGS, Need
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -65,7 +63,7 @@ class RunConfig:
     timeout: float = DEFAULT_TIMEOUT
     max_corpus_bytes: int | None = None
     method_args: dict[str, list[str]] = field(default_factory=dict)
-    work_dir: Path = field(default_factory=lambda: cache_dir() / "bench")
+    work_dir: Path = field(default_factory=lambda: tokengraft.cache_dir() / "bench")
     results_dir: Path = RESULTS
     seed: int = 0
 
@@ -89,27 +87,33 @@ def registered_methods() -> dict[str, dict[str, Any]]:
     return {spec["name"]: spec for spec in json.loads(out.stdout)}
 
 
+# need -> the scenario's value for it; the flag that passes it is NEED_FLAGS[need]
+NEED_VALUES: dict[Need, Callable[[Inputs], Path]] = {
+    Need.DONOR: Inputs.donor,
+    Need.CORPUS: lambda inputs: inputs.target_train,
+    Need.SOURCE_CORPUS: lambda inputs: inputs.source_train,
+    Need.DICTIONARY: Inputs.dictionary,
+    Need.AUX_MODEL: Inputs.aux_model,
+}
+CORPUS_NEEDS = {Need.CORPUS, Need.SOURCE_CORPUS}  # capped by --max-corpus-bytes
+
+
 def method_flags(needs: list[str], inputs: Inputs, cfg: RunConfig) -> list[str]:
-    """The ``tokengraft graft`` flags that supply what a method needs.
+    """The ``tokengraft graft`` flags (``tokengraft.NEED_FLAGS``) that supply what a method needs.
 
     Raises:
         Unavailable: the scenario cannot supply a need (no donor, no dictionary yet, ...).
     """
     flags: list[str] = []
-    for need in needs:
-        if need == "donor":
-            flags += ["--donor", str(inputs.donor())]
-        elif need == "corpus":
-            flags += ["--corpus", str(inputs.target_train)]
-        elif need == "source_corpus":
-            flags += ["--source-corpus", str(inputs.source_train)]
-        elif need == "dictionary":
-            flags += ["--dictionary", str(inputs.dictionary())]
-        elif need == "aux_model":
-            flags += ["--aux-model", str(inputs.aux_model())]
-        elif need != "model":  # the base model is loaded by the graft itself
-            raise Unavailable(f"the runner does not know how to supply the need {need!r}")
-    if cfg.max_corpus_bytes is not None and {"corpus", "source_corpus"} & set(needs):
+    known = {need.value: need for need in NEED_FLAGS}
+    for name in needs:
+        need = known.get(name)
+        if need is None or (NEED_FLAGS[need] is not None and need not in NEED_VALUES):
+            raise Unavailable(f"the runner does not know how to supply the need {name!r}")
+        flag = NEED_FLAGS[need]
+        if flag is not None:  # None: the graft loads it itself (the base model)
+            flags += [flag, str(NEED_VALUES[need](inputs))]
+    if cfg.max_corpus_bytes is not None and {n.value for n in CORPUS_NEEDS} & set(needs):
         flags += ["--max-corpus-bytes", str(cfg.max_corpus_bytes)]
     return flags
 
@@ -275,8 +279,10 @@ def run_row(key: str, inputs: Inputs, cfg: RunConfig, methods: dict[str, Any]) -
     if kind == "baseline":
         row = records.empty_row(kind, name, versions=own_versions())
         return {**row, **evaluate(cfg.scenario.base_model, inputs, cfg, log)}
-    row = graft_ours(name, methods.get(name), inputs, cfg) if kind == "ours" else None
-    row = row if row is not None else graft_peer(name, inputs, cfg)
+    if kind == "ours":
+        row = graft_ours(name, methods.get(name), inputs, cfg)
+    else:
+        row = graft_peer(name, inputs, cfg)
     out = row.pop("out_dir", None)
     if row["error"] is None and out is not None:
         row.update(evaluate(out, inputs, cfg, log))

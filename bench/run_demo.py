@@ -1,23 +1,19 @@
 """The numbers of `tokengraft demo` for BENCHMARKS.md, with the graft measured in a child process.
 
-The pieces of ``tokengraft.demo``: the cached 32k German BPE (``demo.trained_tokenizer``), a graft
-of SmolLM2-135M onto it with ``mean`` and with ``subword_mean`` (each ``tokengraft graft`` in a
-child process whose wall time and peak RSS are measured; the graft step's own time comes from its
-report.json), and bits per byte of the original and of both grafts on the first 60,000 bytes (the
-demo's default) of the German and English held-out files. Writes ``bench/results/demo.json`` and
-regenerates BENCHMARKS.md. Extra flags go to ``bench.run`` (``--force``, ``--max-bytes`` ...).
+The pieces of ``tokengraft demo``: the cached 32k German BPE (``tokengraft.trained_tokenizer``),
+a graft of SmolLM2-135M onto it with ``mean`` and with ``subword_mean`` (each ``tokengraft graft``
+in a child process whose wall time and peak RSS are measured; the graft step's own time comes from
+its report.json), and bits per byte of the original and of both grafts on the first 60,000 bytes
+(the demo's default) of the German and English held-out files. Writes ``bench/results/demo.json``
+and regenerates BENCHMARKS.md. Extra flags go to ``bench.run`` (``--force``, ``--max-bytes`` ...).
 
 Example:
-    .venv/bin/python bench/run_demo.py
+    .venv/bin/python -m bench.run_demo  # from the repository root
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-
-if __package__ in (None, ""):  # run as a script: make `bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import run
 

@@ -1,22 +1,27 @@
 """Benchmark scenarios: base model, new tokenizer, held-out texts and the extras methods need.
 
 A scenario is a frozen description; :func:`resolve` turns it into paths (training the tokenizer
-once, cached under ``tokengraft.data.corpus.cache_dir()/tokenizers/``). Inputs that only some rows need
+once, cached under ``tokengraft.cache_dir()/tokenizers/``). Inputs that only some rows need
 (a donor model, a dictionary, the base model as an HF directory for peers) are looked up lazily by
 :class:`Inputs` and raise :class:`Unavailable` with the reason, which the runner writes into that
-row instead of failing the whole run.
+row instead of failing the whole run. Only the public ``tokengraft`` API and its CLI are used.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
+import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tokengraft import io
-from tokengraft.data.corpus import CorpusFiles, cache_dir, fetch_corpora
+import tokengraft  # public names only, each imported on first use (PEP 562)
+
+if TYPE_CHECKING:
+    from tokengraft import CorpusFiles
 
 BASE_MODEL = "smollm2-135m"
 DEFAULT_MAX_BYTES = 30_000  # bytes scored from the start of each held-out file, same for every row
@@ -34,7 +39,8 @@ class TrainedTokenizer:
     """A byte-level BPE trained on a corpus's train split, with the base model's special tokens.
 
     Attributes:
-        corpus: corpus language code (``tokengraft.data.corpus.LANGUAGES``) whose train split is used.
+        corpus: corpus language code (``en``, ``de``, ``code``, ...: what
+            ``tokengraft.fetch_corpora`` builds) whose train split is used.
         vocab_size: vocabulary size including special tokens.
     """
 
@@ -46,9 +52,7 @@ class TrainedTokenizer:
 
     def path(self, corpora: dict[str, CorpusFiles]) -> Path:
         """Train once (cached as ``tokenizers/<corpus>-bpe-<size>``, the demo's cache) and return it."""
-        from tokengraft.demo import trained_tokenizer
-
-        return trained_tokenizer(corpora[self.corpus], self.vocab_size, progress=False)
+        return tokengraft.trained_tokenizer(corpora[self.corpus], self.vocab_size, progress=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,43 +179,26 @@ def get_scenario(name: str) -> Scenario:
 
 
 def donor_dir(name: str) -> Path:
-    """The donor's converted HF directory (built by ``tokengraft.io.packaged_chunks``).
+    """The donor's converted HF directory (``tokengraft.converted_model_dir``, built once).
 
     Raises:
-        Unavailable: the converter or the donor's chunk packages are not there yet.
+        Unavailable: the donor's chunk packages are not installed.
     """
     try:
-        chunks = importlib.import_module("tokengraft.io.packaged_chunks")
-    except ImportError:
-        cached = cache_dir() / "models" / f"{name}-hf"
-        if (cached / "config.json").is_file():
-            return cached
-        raise Unavailable(
-            f"donor {name} is not available yet: tokengraft.io.packaged_chunks (which converts "
-            f"it to {cached}) is not installed"
-        ) from None
-    try:
-        return Path(chunks.converted_model_dir(name))
-    except Exception as exc:  # a TokengraftError naming the missing chunk package, usually
+        return tokengraft.converted_model_dir(name)
+    except tokengraft.TokengraftError as exc:  # names the missing chunk package, usually
         raise Unavailable(f"donor {name} is not available yet: {exc}") from exc
 
 
 def dictionary_path(pair: str) -> Path:
-    """The ``source<TAB>target`` TSV of a freedict pair (``tokengraft.data.dictionaries``).
+    """The ``source<TAB>target`` TSV of a freedict pair (``tokengraft.fetch_dictionary``).
 
     Raises:
-        Unavailable: the dictionary module or the dictionary package is not there.
+        Unavailable: the dictionary package could not be fetched.
     """
     try:
-        dictionaries = importlib.import_module("tokengraft.data.dictionaries")
-    except ImportError:
-        raise Unavailable(
-            f"dictionary {pair} is not available yet: tokengraft.data.dictionaries.fetch_dictionary "
-            "is not installed"
-        ) from None
-    try:
-        return Path(dictionaries.fetch_dictionary(pair))
-    except Exception as exc:
+        return tokengraft.fetch_dictionary(pair)
+    except (tokengraft.TokengraftError, OSError) as exc:
         raise Unavailable(f"dictionary {pair} could not be fetched: {exc}") from exc
 
 
@@ -226,11 +213,19 @@ def aux_model_dir(name: str) -> Path:
 
 def base_hf_dir(model: str) -> Path:
     """The base model as an HF directory (peers load it with ``from_pretrained``), cached once."""
-    out = cache_dir() / "models" / f"{model}-hf"
+    out = tokengraft.cache_dir() / "models" / f"{model}-hf"
     if (out / "config.json").is_file() and any(out.glob("*.safetensors")):
         return out
-    with io.atomic_output_dir(out, force=True) as tmp:
-        io.save_pretrained(io.load_model(model), io.load_tokenizer(model), tmp)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        tokengraft.save_pretrained(
+            tokengraft.load_model(model), tokengraft.load_tokenizer(model), tmp
+        )
+        shutil.rmtree(out, ignore_errors=True)  # an incomplete earlier attempt
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
@@ -275,7 +270,9 @@ def resolve(scenario: Scenario) -> Inputs:
     Raises:
         Unavailable: the new tokenizer comes from a donor that is not there yet.
     """
-    corpora = fetch_corpora(tuple(dict.fromkeys((scenario.target, RETENTION))), progress=False)
+    corpora = tokengraft.fetch_corpora(
+        tuple(dict.fromkeys((scenario.target, RETENTION))), progress=False
+    )
     return Inputs(
         scenario=scenario,
         new_tokenizer=scenario.tokenizer.path(corpora),

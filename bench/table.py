@@ -16,9 +16,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script: make `bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from bench import records
 
 REPO = Path(__file__).resolve().parent.parent
@@ -149,7 +146,7 @@ def section(results: Mapping[str, Any], chart: str | None) -> str:
 def _reproduce(results: Mapping[str, Any]) -> str:
     """The command that makes every row of ``results`` (built from the rows, not the last run)."""
     if results["scenario"] == "demo":
-        return ".venv/bin/python bench/run_demo.py"
+        return ".venv/bin/python -m bench.run_demo"
     rows = results["rows"].values()
     methods = ",".join(r["name"] for r in rows if r["kind"] == "ours") or "''"
     peers = ",".join(r["name"] for r in rows if r["kind"] == "peer") or "''"
@@ -237,13 +234,12 @@ def main(argv: list[str] | None = None) -> int:
                 resolved.relative_to(base) if resolved.is_relative_to(base) else resolved
             )
     from bench import omp_subset
-    from tokengraft import io
 
     text = render(all_results, charts)
     subset = args.results / omp_subset.RESULTS.relative_to(RESULTS)
     if subset.is_file():
         text += "\n" + omp_subset.section(json.loads(subset.read_text(encoding="utf-8"))) + "\n"
-    io.write_text(args.out, text)
+    records.write_text(args.out, text)
     print(f"wrote {args.out} ({len(all_results)} scenario(s))")
     return 0
 

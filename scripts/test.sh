@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Set up (idempotent) and run the whole test suite, real-model tests on SmolLM2 included.
+# Set up (idempotent), lint and type-check, then run the whole test suite, real-model tests on
+# SmolLM2 included. Lint comes first because it takes seconds and the suite takes minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+# Docstrings (google convention), complexity, imports; then formatting; then types.
+.venv/bin/ruff check src tests bench
+.venv/bin/ruff format --check src tests bench
+.venv/bin/mypy src
 .venv/bin/python -m pytest -q "$@"

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `bench` lives next to src/, not inside the package
-    sys.path.insert(0, str(ROOT))
+from bench import records, table
+from bench.measure import run_measured
+from bench.run import NEED_VALUES, RunConfig, method_flags
+from bench.scenarios import SCENARIOS, Inputs, Unavailable
+from tokengraft import NEED_FLAGS, Need
 
-from bench import records, table  # noqa: E402
-from bench.measure import run_measured  # noqa: E402
-from bench.run import RunConfig, method_flags  # noqa: E402
-from bench.scenarios import SCENARIOS, Inputs, Unavailable  # noqa: E402
+BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 ORIG = records.ORIGINAL
 
@@ -216,7 +217,7 @@ def test_demo_table_has_a_line_per_model_and_language() -> None:
     assert len(body) == 4
     assert "| original | de | 1.6000 | 1.00 | 10,000 | 3.00 |" in body[0]
     assert "| subword_mean | de | 2.4000 | 1.50 | 8,000 | 3.75 | 25.0 | 2.3 | 1,600 |" in body[2]
-    assert "bench/run_demo.py" in md
+    assert "python -m bench.run_demo" in md
 
 
 def test_sections_follow_the_scenario_order() -> None:
@@ -282,3 +283,73 @@ def test_method_seconds_adds_the_refine_pass():
     assert method_seconds({"align": 1.0, "method": 2.0}) == 2.0
     assert method_seconds({"method": 2.0, "refine": 3.5}) == 5.5
     assert method_seconds({"load_model": 1.0}) is None
+
+
+# ------------------------------------------------------------------------------- public API only
+
+
+def test_every_need_with_a_flag_has_a_scenario_value():
+    """A need added to tokengraft.NEED_FLAGS must be taught to the runner (or fail here)."""
+    assert set(NEED_VALUES) == {need for need, flag in NEED_FLAGS.items() if flag is not None}
+    inputs = _inputs("de-fresh")
+    cfg = RunConfig(scenario=inputs.scenario, methods=(), peers=(), max_bytes=1)
+    flags = method_flags([Need.CORPUS.value, Need.MODEL.value], inputs, cfg)
+    assert flags == [NEED_FLAGS[Need.CORPUS], str(inputs.target_train)]
+
+
+def _tokengraft_uses(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, what) for every import of tokengraft and every ``tokengraft.<name>`` access."""
+    uses = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            uses += [(node.lineno, a.name) for a in node.names if a.name.startswith("tokengraft")]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tokengraft"):
+            uses += [(node.lineno, f"{node.module}.{a.name}") for a in node.names]
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "tokengraft"
+        ):
+            uses.append((node.lineno, f"tokengraft.{node.attr}"))
+    return uses
+
+
+def test_bench_uses_only_public_tokengraft_names():
+    import tokengraft
+
+    public = {f"tokengraft.{name}" for name in tokengraft.__all__} | {"tokengraft"}
+    files = sorted(BENCH.rglob("*.py"))
+    assert len(files) > 10
+    bad = []
+    for path in files:
+        for line, what in _tokengraft_uses(ast.parse(path.read_text(encoding="utf-8"))):
+            if what not in public:
+                bad.append(f"{path.relative_to(BENCH.parent)}:{line} {what}")
+    assert not bad, "bench reaches into tokengraft internals:\n" + "\n".join(bad)
+
+
+def test_no_sys_path_tricks_in_bench_or_tests():
+    paths = [*sorted(BENCH.rglob("*.py")), *sorted(Path(__file__).parent.glob("*.py"))]
+    bad = []
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and ast.unparse(node) == "sys.path":
+                bad.append(f"{path.name}:{node.lineno}")
+    assert not bad, f"sys.path edited (run bench with python -m, tests use pythonpath): {bad}"
+
+
+def test_bench_runner_imports_without_torch():
+    """Regenerating tables and planning runs needs no torch: grafts happen in child processes."""
+    code = (
+        "import sys, bench.run, bench.records, bench.scenarios\n"
+        "print(' '.join(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=BENCH.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == ""

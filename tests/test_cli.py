@@ -12,18 +12,8 @@ from tokengraft.cli.app import run
 
 
 @pytest.fixture
-def base(tmp_path, old_tok) -> Path:
-    path = tmp_path / "base"
-    tiny.llama(len(old_tok), tied=True).save_pretrained(path)
-    old_tok.save_pretrained(path)
-    return path
-
-
-@pytest.fixture
-def newtok(tmp_path, new_tok) -> Path:
-    path = tmp_path / "newtok"
-    new_tok.save_pretrained(path)
-    return path
+def base(write_checkpoint) -> Path:
+    return write_checkpoint(tied=True)  # one model.safetensors
 
 
 def _fails(capsys, argv: list[str], *needles: str) -> str:
@@ -38,34 +28,36 @@ def _fails(capsys, argv: list[str], *needles: str) -> str:
     return err
 
 
-def test_graft_ok_and_refuses_existing_output(capsys, base, newtok, tmp_path):
+def test_graft_ok_and_refuses_existing_output(capsys, base, new_tok_dir, tmp_path):
     out = tmp_path / "out"
-    assert run(["graft", str(base), str(newtok), str(out), "--method", "mean", "-q"]) == 0
+    assert run(["graft", str(base), str(new_tok_dir), str(out), "--method", "mean", "-q"]) == 0
     assert "copied" in capsys.readouterr().out
-    _fails(capsys, ["graft", str(base), str(newtok), str(out), "-q"], "--force")
-    assert run(["graft", str(base), str(newtok), str(out), "--force", "-q"]) == 0
+    _fails(capsys, ["graft", str(base), str(new_tok_dir), str(out), "-q"], "--force")
+    assert run(["graft", str(base), str(new_tok_dir), str(out), "--force", "-q"]) == 0
 
 
-def test_missing_path(capsys, newtok, tmp_path):
-    _fails(capsys, ["graft", str(tmp_path / "nope"), str(newtok), str(tmp_path / "o")], "nope")
+def test_missing_path(capsys, new_tok_dir, tmp_path):
+    _fails(capsys, ["graft", str(tmp_path / "nope"), str(new_tok_dir), str(tmp_path / "o")], "nope")
 
 
-def test_directory_is_not_a_model(capsys, newtok, tmp_path):
+def test_directory_is_not_a_model(capsys, new_tok_dir, tmp_path):
     (tmp_path / "empty").mkdir()
-    _fails(capsys, ["graft", str(tmp_path / "empty"), str(newtok), str(tmp_path / "o")], "empty")
+    _fails(
+        capsys, ["graft", str(tmp_path / "empty"), str(new_tok_dir), str(tmp_path / "o")], "empty"
+    )
 
 
-def test_truncated_safetensors(capsys, base, newtok, tmp_path):
+def test_truncated_safetensors(capsys, base, new_tok_dir, tmp_path):
     weights = base / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
-    _fails(capsys, ["graft", str(base), str(newtok), str(tmp_path / "o")], "model.safetensors")
+    _fails(capsys, ["graft", str(base), str(new_tok_dir), str(tmp_path / "o")], "model.safetensors")
     assert not (tmp_path / "o").exists()  # nothing half-written
 
 
-def test_corrupt_gguf(capsys, newtok, tmp_path):
+def test_corrupt_gguf(capsys, new_tok_dir, tmp_path):
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"not a gguf file at all" * 10)
-    _fails(capsys, ["graft", str(bad), str(newtok), str(tmp_path / "o")], "bad.gguf")
+    _fails(capsys, ["graft", str(bad), str(new_tok_dir), str(tmp_path / "o")], "bad.gguf")
 
 
 def test_unreadable_tokenizer(capsys, base, tmp_path):
@@ -74,27 +66,27 @@ def test_unreadable_tokenizer(capsys, base, tmp_path):
     _fails(capsys, ["graft", str(base), str(bad), str(tmp_path / "o")], "tokenizer.json")
 
 
-def test_unknown_method_lists_valid(capsys, base, newtok, tmp_path):
+def test_unknown_method_lists_valid(capsys, base, new_tok_dir, tmp_path):
     _fails(
         capsys,
-        ["graft", str(base), str(newtok), str(tmp_path / "o"), "--method", "magic"],
+        ["graft", str(base), str(new_tok_dir), str(tmp_path / "o"), "--method", "magic"],
         "magic",
         "subword_mean",
     )
 
 
-def test_method_needing_a_resource_says_which_flag(capsys, base, newtok, tmp_path):
+def test_method_needing_a_resource_says_which_flag(capsys, base, new_tok_dir, tmp_path):
     _fails(
         capsys,
-        ["graft", str(base), str(newtok), str(tmp_path / "o"), "--method", "contextfit"],
+        ["graft", str(base), str(new_tok_dir), str(tmp_path / "o"), "--method", "contextfit"],
         "--corpus",
     )
 
 
-def test_pickle_weights_refused(capsys, base, newtok, tmp_path):
+def test_pickle_weights_refused(capsys, base, new_tok_dir, tmp_path):
     for f in base.glob("*.safetensors"):
         f.rename(f.with_name("pytorch_model.bin"))
-    _fails(capsys, ["graft", str(base), str(newtok), str(tmp_path / "o")], "--allow-pickle")
+    _fails(capsys, ["graft", str(base), str(new_tok_dir), str(tmp_path / "o")], "--allow-pickle")
 
 
 def test_chat_template_gap_is_a_warning(capsys, base, tmp_path, tokenizers_by_family):
@@ -124,10 +116,10 @@ def test_eval_model_json(capsys, base, tmp_path):
         assert key in overall and key in data["per_file"][0]
 
 
-def test_eval_tokenizer_json(capsys, base, newtok, tmp_path):
+def test_eval_tokenizer_json(capsys, base, new_tok_dir, tmp_path):
     text = tmp_path / "t.txt"
     text.write_text("Der schnelle braune Fuchs springt über den faulen Hund.")
-    argv = ["eval", "tokenizer", str(base), str(newtok), "--texts", str(text), "--json"]
+    argv = ["eval", "tokenizer", str(base), str(new_tok_dir), "--texts", str(text), "--json"]
     assert run(argv) == 0
     data = json.loads(capsys.readouterr().out)
     for res in data.values():

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from types import SimpleNamespace
+
 import pytest
 import tiny
 import torch
 
-from tokengraft.config import GraftConfig, RowSource, Slot
+from tokengraft.config import NEED_FLAGS, GraftConfig, RowSource, Slot
 from tokengraft.errors import TokengraftError
-from tokengraft.graft import embedding_weights, graft, graft_embeddings, is_tied
-from tokengraft.methods import MethodInput, Need, get_method, load_all
+from tokengraft.grafting import embedding_weights, graft, graft_embeddings, is_tied
+from tokengraft.methods import Extras, MethodInput, Need, get_method, load_all, register, registry
 
 DONOR_FREE = [name for name, spec in load_all().items() if not spec.needs]
 
@@ -147,7 +151,63 @@ def test_vocabulary_mismatch(old_tok, new_tok):
         graft(model, old_tok, new_tok, GraftConfig())
 
 
-def test_registry_entries_are_described():
-    for name, spec in load_all().items():
-        assert spec.name == name and spec.summary
-        assert all(isinstance(n, Need) for n in spec.needs)
+# ------------------------------------------------------------------------------ registry
+
+
+def test_registered_methods_are_well_formed():
+    """What `tokengraft methods --json` and the README table show, and what -p key=value sets."""
+    methods = load_all()
+    assert {"mean", "randn", "subword_mean", "omp"} <= set(methods)
+    for name, spec in methods.items():
+        assert spec.fn.__module__ == f"tokengraft.methods.{name}", "one module per method"
+        assert spec.summary.strip() and "\n" not in spec.summary, name
+        assert all(isinstance(n, Need) and n in NEED_FLAGS for n in spec.needs), name
+        for key, default in spec.params.items():
+            assert key.isidentifier() and key == key.lower(), (name, key)
+            assert isinstance(default, bool | int | float | str), (name, key, default)
+        assert spec.resolve_params({}) == dict(spec.params)
+        assert json.loads(json.dumps(spec.to_dict())) == spec.to_dict()
+        assert spec.refine is None or callable(spec.refine)
+
+
+def test_methods_are_discovered_once(monkeypatch):
+    """The package is scanned by the first lookup only; later lookups read the registry."""
+    names = list(load_all())
+
+    def rescan(*args, **kwargs):
+        raise AssertionError("the method package was scanned again")
+
+    monkeypatch.setattr(registry, "pkgutil", SimpleNamespace(iter_modules=rescan))
+    assert list(load_all()) == names
+    assert [get_method(name).name for name in names] == names
+    with pytest.raises(TokengraftError, match="valid methods"):
+        get_method("nope")
+
+
+def test_a_name_is_registered_once():
+    spec = get_method("mean")
+    with pytest.raises(ValueError, match="registered twice"):
+        register(dataclasses.replace(spec, fn=lambda inp: inp.old))
+    assert get_method("mean") is spec
+    assert register(spec) is spec  # the same method again (a module imported twice) is harmless
+
+
+# ------------------------------------------------------------------------------ needs
+
+
+def test_missing_needs_name_their_flags():
+    extras = Extras(corpus=["Der Hund."])
+    assert extras.missing({Need.CORPUS}) == []
+    missing = " ".join(extras.missing({Need.CORPUS, Need.DONOR, Need.DICTIONARY}))
+    assert NEED_FLAGS[Need.DONOR] in missing and NEED_FLAGS[Need.DICTIONARY] in missing
+    assert NEED_FLAGS[Need.CORPUS] not in missing
+
+
+@pytest.mark.parametrize("method", ["omp", "wechsel", "tokenadapt"])
+def test_a_missing_need_is_an_error_naming_its_flag(old_tok, new_tok, method):
+    model = tiny.llama(len(old_tok), tied=True)
+    flags = [NEED_FLAGS[need] for need in get_method(method).needs]
+    with pytest.raises(TokengraftError) as raised:
+        graft(model, old_tok, new_tok, GraftConfig(method=method))
+    for flag in filter(None, flags):
+        assert flag in str(raised.value)

@@ -27,19 +27,17 @@ SAMPLE = "The quick brown fox, Größe und Straße. Все люди 人人生而
 
 
 @pytest.fixture(scope="module")
-def untied_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def untied_dir(tmp_path_factory: pytest.TempPathFactory, old_tok) -> Path:
     """A tiny untied Llama + its byte-level tokenizer saved as a sharded HF checkpoint."""
-    out = tmp_path_factory.mktemp("untied")
-    tiny.llama(400, tied=False).save_pretrained(out, max_shard_size="50KB")
-    tiny.byte_level_bpe(400).save_pretrained(out)
-    return out
+    return tiny.save_checkpoint(
+        tmp_path_factory.mktemp("untied"), old_tok, tied=False, max_shard_size="50KB"
+    )
 
 
 @pytest.fixture(scope="module")
-def tied_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("tied")
-    tiny.llama(400, tied=True).save_pretrained(out)
-    return out
+def tied_dir(tmp_path_factory: pytest.TempPathFactory, old_tok) -> Path:
+    """A tiny tied Llama in one model.safetensors."""
+    return tiny.save_checkpoint(tmp_path_factory.mktemp("tied"), old_tok, tied=True)
 
 
 def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -14,7 +14,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from tokengraft import io
 from tokengraft.config import EvalConfig, GraftConfig, RowSource
 from tokengraft.eval.lm import score_texts
-from tokengraft.graft.pipeline import graft_pretrained
+from tokengraft.grafting.pipeline import graft_pretrained
 from tokengraft.tokenizers.train import config_from_model_tokenizer, train_byte_level_bpe
 
 pytestmark = [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import replace
 
 import numpy as np
@@ -13,7 +12,7 @@ import torch
 from tokengraft.config import GraftConfig, RowSource, Slot
 from tokengraft.data.dictionaries import dictd_pairs, fetch_dictionary
 from tokengraft.embeddings.static import procrustes, train_static, unit_rows
-from tokengraft.graft import embedding_weights, graft, graft_embeddings, is_tied
+from tokengraft.grafting import embedding_weights, graft, graft_embeddings, is_tied
 from tokengraft.io import read_dictionary
 from tokengraft.methods import Extras
 from tokengraft.methods.focus import focus_weights, sparsemax
@@ -274,6 +273,11 @@ def test_fetch_dictionary_reuses_file_and_reads_back(tmp_path):
     assert read_dictionary(path) == [("dog", "Hund"), ("water", "Wasser")]
 
 
-def test_dictd_roundtrip_through_gzip():
-    index, data = _dictd([("house", "house /hˈaʊs/\nHaus <neut>\n")])
-    assert dictd_pairs(index, gzip.decompress(gzip.compress(data))) == [("house", "Haus")]
+def test_dictd_offsets_count_bytes_in_multi_digit_base64():
+    """Entries far into the data (offsets of several base64 digits) after entries full of
+    multi-byte UTF-8 are found: offsets count bytes, not characters."""
+    filler = [(f"n{i}", f"n{i} /ˈnʊmɐ/\nÄrger <masc>, Größe\n") for i in range(150)]  # not words
+    index, data = _dictd([*filler, ("house", "house /hˈaʊs/\nHaus <neut>, Gebäude {n}\n")])
+    assert len(data) > 64**2  # the last offset takes three base64 digits
+    assert len(data) > len(data.decode()) + 500  # byte and character offsets differ a lot
+    assert dictd_pairs(index, data) == [("house", "Haus"), ("house", "Gebäude")]

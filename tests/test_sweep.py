@@ -8,11 +8,10 @@ from __future__ import annotations
 import pytest
 import tiny
 import torch
-from transformers import BertConfig, BertModel
 
-from tokengraft.config import GraftConfig, RowSource, Slot
-from tokengraft.graft import embedding_weights, graft
-from tokengraft.methods import Donor, Extras, Need, load_all
+from tokengraft.config import GraftConfig, RowSource
+from tokengraft.grafting import graft
+from tokengraft.methods import Extras, Need, load_all
 
 ALL_METHODS = sorted(load_all())
 # Small settings so that learned methods stay fast on tiny models.
@@ -25,7 +24,7 @@ TINY_PARAMS: dict[str, dict] = {
 }
 
 
-def _extras(needs, base, new_tok, tied: bool) -> Extras:
+def _extras(needs, base, new_tok, tied: bool, aux_model) -> Extras:
     extras: dict = {}
     if Need.MODEL in needs:
         extras["model"] = base
@@ -41,34 +40,21 @@ def _extras(needs, base, new_tok, tied: bool) -> Extras:
             ("life", "Leben"),
         ]
     if Need.DONOR in needs:
-        donor = embedding_weights(tiny.llama(len(new_tok), tied=tied, seed=7, hidden=24))
-        extras["donor"] = Donor(
-            weights={
-                Slot.INPUT: donor[Slot.INPUT],
-                Slot.OUTPUT: donor.get(Slot.OUTPUT, donor[Slot.INPUT]),
-            }
-        )
+        extras["donor"] = tiny.donor(len(new_tok), tied=tied)
     if Need.AUX_MODEL in needs:
-        wp = tiny.wordpiece()
-        cfg = BertConfig(
-            vocab_size=len(wp),
-            hidden_size=16,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=32,
-        )
-        torch.manual_seed(0)
-        extras["aux_model"] = (BertModel(cfg).eval(), wp)
+        extras["aux_model"] = aux_model
     return Extras(**extras)
 
 
 @pytest.mark.parametrize("method", ALL_METHODS)
-def test_every_registered_method(method, old_tok, new_tok, tied):
+def test_every_registered_method(method, old_tok, new_tok, tied, aux_model):
     spec = load_all()[method]
     base = tiny.llama(len(old_tok), tied=tied)
     before = {k: v.clone() for k, v in base.state_dict().items()}
     config = GraftConfig(method=method, seed=0, params=TINY_PARAMS.get(method, {}))
-    result = graft(base, old_tok, new_tok, config, extras=_extras(spec.needs, base, new_tok, tied))
+    result = graft(
+        base, old_tok, new_tok, config, extras=_extras(spec.needs, base, new_tok, tied, aux_model)
+    )
     for key, value in base.state_dict().items():
         assert torch.equal(value, before[key]), key
     counts = result.embeddings.counts()
@@ -87,10 +73,12 @@ def test_every_registered_method(method, old_tok, new_tok, tied):
 
 
 @pytest.mark.parametrize("method", ALL_METHODS)
-def test_identical_tokenizers_copy_every_row(method, old_tok):
+def test_identical_tokenizers_copy_every_row(method, old_tok, aux_model):
     spec = load_all()[method]
     base = tiny.llama(len(old_tok), tied=False)
     config = GraftConfig(method=method, params=TINY_PARAMS.get(method, {}))
-    result = graft(base, old_tok, old_tok, config, extras=_extras(spec.needs, base, old_tok, False))
+    result = graft(
+        base, old_tok, old_tok, config, extras=_extras(spec.needs, base, old_tok, False, aux_model)
+    )
     assert result.embeddings.counts()[RowSource.COPIED.value] == len(old_tok)
     assert torch.equal(result.model.lm_head.weight, base.lm_head.weight)

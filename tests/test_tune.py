@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from tokengraft.config import GraftConfig, RowSource, Slot
 from tokengraft.errors import TokengraftError
-from tokengraft.graft import graft
+from tokengraft.grafting import graft
 from tokengraft.methods import Extras
 from tokengraft.methods.tune import embedding_parameter_names, token_stream, windows
 

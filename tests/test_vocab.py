@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import tiny
 from conftest import FAMILIES
-from hypothesis import HealthCheck, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tokengraft.config import RowSource
@@ -61,37 +61,53 @@ def test_special_tokens_are_marked(tokenizers_by_family):
     assert token == CanonicalToken(b"<|im_start|>", special=True)
 
 
-TEXT = st.text(
+ANY_TEXT = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r"), max_size=60
 )
+EXAMPLES = 60
+
+
+def _texts(family: str, tok) -> st.SearchStrategy[str]:
+    """Texts the family's tokenizer can round-trip, so that the property below is exercised.
+
+    Byte-level and byte-fallback tokenizers take any text. WordPiece splits on punctuation and
+    decodes with single spaces, Unigram without byte fallback maps unseen characters to <unk>:
+    for them, words over the characters the vocabulary spells by itself (WordPiece: as a word
+    start and as a ``##`` continuation), joined by single spaces.
+    """
+    vocab = tok.get_vocab()
+    if family == "wordpiece":
+        chars = {c for c in vocab if len(c) == 1 and f"##{c}" in vocab}
+    elif family == "unigram":
+        chars = {c for c in vocab if len(c) == 1 and c != "▁"}
+    else:
+        return ANY_TEXT
+    word = st.text(alphabet=sorted(chars), min_size=1, max_size=8)
+    return st.lists(word, max_size=8).map(" ".join)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(text=TEXT)
-def test_canonical_bytes_concatenate_to_text(tokenizers_by_family, family, text):
-    """For every family: where the tokenizer round-trips, canonical bytes spell the input."""
-    tok = tokenizers_by_family[family]
-    ids = tok(text, add_special_tokens=False).input_ids
-    if tok.decode(ids, clean_up_tokenization_spaces=False) != text:
-        return  # the property is stated for texts the tokenizer itself round-trips
-    assert decode_canonical(canonical_vocab(tok), ids) == text.encode("utf-8")
+def test_canonical_bytes_concatenate_to_text(tokenizers_by_family, family):
+    """For every family: where the tokenizer round-trips, canonical bytes spell the input.
 
-
-@pytest.mark.parametrize("family", ["byte_level", "sentencepiece"])
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(text=st.text(alphabet="abcdefghij öäü.,", min_size=1, max_size=40))
-def test_round_tripping_families_cover_plain_text(tokenizers_by_family, family, text):
-    """The byte-level and byte-fallback tokenizers round-trip such text, so the property bites."""
+    Texts a tokenizer cannot round-trip are skipped with ``assume`` (e.g. a leading space, which
+    SentencePiece's decoder strips); the test then checks that most examples really ran.
+    """
     tok = tokenizers_by_family[family]
-    ids = tok(text, add_special_tokens=False).input_ids
-    if family == "sentencepiece" and text.startswith(" "):
-        return  # the SentencePiece decoder strips one leading space, as sentencepiece does
-    assert decode_canonical(canonical_vocab(tok), ids) == text.encode("utf-8")
+    vocab = canonical_vocab(tok)
+    ran: list[str] = []
+
+    @settings(max_examples=EXAMPLES, deadline=None)
+    @given(text=_texts(family, tok))
+    def spelled(text: str) -> None:
+        ids = tok(text, add_special_tokens=False).input_ids
+        assume(tok.decode(ids, clean_up_tokenization_spaces=False) == text)
+        assert decode_canonical(vocab, ids) == text.encode("utf-8")
+        ran.append(text)
+
+    spelled()
+    distinct = {t for t in ran if t.strip()}
+    assert len(distinct) >= 0.75 * EXAMPLES, f"{family}: the property ran on {len(distinct)} texts"
 
 
 def test_identical_tokenizers_copy_every_row(old_tok):

@@ -1,12 +1,25 @@
-"""Tiny tokenizers of every family and tiny Llama-style models, built in memory (no network)."""
+"""Tiny tokenizers of every family, tiny Llama-style models, a tiny BERT encoder and a tiny donor,
+built in memory (no network); :func:`save_checkpoint` writes a model and its tokenizer to disk."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import (
+    BertConfig,
+    BertModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+)
+
+from tokengraft import Slot
+from tokengraft.grafting import embedding_weights
+from tokengraft.methods import Donor
 
 TEXT = [
     "The quick brown fox jumps over the lazy dog. The dog sleeps, the fox runs.",
@@ -134,3 +147,47 @@ def llama(vocab_size: int, *, tied: bool, seed: int = 0, hidden: int = 32) -> Ll
     model = LlamaForCausalLM(config)
     model.eval()
     return model
+
+
+def save_checkpoint(
+    path: Path,
+    tok: PreTrainedTokenizerBase,
+    *,
+    tied: bool,
+    max_shard_size: str | None = None,
+) -> Path:
+    """A tiny Llama for ``tok`` (bos/eos ids set from it) and ``tok``, saved as an HF directory.
+
+    ``max_shard_size`` (e.g. ``"40KB"``) writes several safetensors shards and an index.
+    """
+    model = llama(len(tok), tied=tied)
+    model.config.bos_token_id = tok.bos_token_id
+    model.config.eos_token_id = tok.eos_token_id
+    if max_shard_size is None:
+        model.save_pretrained(path)
+    else:
+        model.save_pretrained(path, max_shard_size=max_shard_size)
+    tok.save_pretrained(path)
+    return path
+
+
+def bert_encoder() -> tuple[BertModel, PreTrainedTokenizerFast]:
+    """A 1-layer random BERT (hidden 16) with the tiny WordPiece tokenizer: an auxiliary model."""
+    tok = wordpiece()
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
+    return BertModel(config).eval(), tok
+
+
+def donor(vocab_size: int, *, tied: bool, hidden: int = 24) -> Donor:
+    """Embeddings of a tiny random Llama (seed 7) that would use the new tokenizer."""
+    weights = embedding_weights(llama(vocab_size, tied=tied, seed=7, hidden=hidden))
+    head = weights.get(Slot.OUTPUT, weights[Slot.INPUT])
+    return Donor(weights={Slot.INPUT: weights[Slot.INPUT], Slot.OUTPUT: head})

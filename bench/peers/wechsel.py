@@ -6,8 +6,8 @@ new row the softmax-weighted mean of the rows of its 10 nearest old tokens (arXi
 Its loaders download fastText's pretrained cc.<lang>.300 vectors and its own dictionaries; here
 the driver trains fastText on the local train splits with ``wechsel.train_embeddings`` (a regex
 word splitter instead of NLTK's Punkt, whose data would be downloaded) and passes the freedict
-dictionary from ``tokengraft.data.dictionaries`` as a file. HOME / XDG_CACHE_HOME point into a scratch
-directory that is removed afterwards.
+dictionary from ``tokengraft.fetch_dictionary`` as a file. HOME / XDG_CACHE_HOME point into a
+scratch directory that is removed afterwards.
 """
 
 from __future__ import annotations

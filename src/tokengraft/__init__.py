@@ -15,58 +15,89 @@ from tokengraft.version import __version__
 _API: dict[str, str] = {
     "EvalConfig": "tokengraft.config",
     "GraftConfig": "tokengraft.config",
+    "NEED_FLAGS": "tokengraft.config",
+    "Need": "tokengraft.config",
     "RowSource": "tokengraft.config",
     "Slot": "tokengraft.config",
     "TokengraftError": "tokengraft.errors",
-    "EmbeddingGraft": "tokengraft.graft.embeddings",
-    "graft_embeddings": "tokengraft.graft.embeddings",
-    "GraftResult": "tokengraft.graft.model",
-    "graft": "tokengraft.graft.model",
-    "graft_pretrained": "tokengraft.graft.pipeline",
-    "Resources": "tokengraft.graft.inputs",
+    "EmbeddingGraft": "tokengraft.grafting.embeddings",
+    "graft_embeddings": "tokengraft.grafting.embeddings",
+    "GraftResult": "tokengraft.grafting.model",
+    "graft": "tokengraft.grafting.model",
+    "graft_pretrained": "tokengraft.grafting.pipeline",
+    "Resources": "tokengraft.grafting.inputs",
+    "load_donor": "tokengraft.grafting.inputs",
+    "SparseCodes": "tokengraft.methods.omp",
+    "sparse_codes": "tokengraft.methods.omp",
     "Alignment": "tokengraft.vocab.align",
     "align": "tokengraft.vocab.align",
     "CanonicalToken": "tokengraft.vocab.canonical",
     "canonical_vocab": "tokengraft.vocab.canonical",
     "load_model": "tokengraft.io.resolve",
     "load_tokenizer": "tokengraft.io.resolve",
+    "save_pretrained": "tokengraft.io.models",
+    "cache_dir": "tokengraft.io.cache",
+    "converted_model_dir": "tokengraft.io.converted",
+    "CorpusFiles": "tokengraft.data.corpus",
+    "fetch_corpora": "tokengraft.data.corpus",
+    "fetch_dictionary": "tokengraft.data.dictionaries",
+    "trained_tokenizer": "tokengraft.demo",
     "score_texts": "tokengraft.eval.lm",
     "evaluate_tokenizer": "tokengraft.eval.tokenizer",
 }
 
 __all__ = [
+    "NEED_FLAGS",
     "Alignment",
     "CanonicalToken",
+    "CorpusFiles",
     "EmbeddingGraft",
     "EvalConfig",
     "GraftConfig",
     "GraftResult",
+    "Need",
     "Resources",
     "RowSource",
     "Slot",
+    "SparseCodes",
     "TokengraftError",
     "__version__",
     "align",
+    "cache_dir",
     "canonical_vocab",
+    "converted_model_dir",
     "evaluate_tokenizer",
+    "fetch_corpora",
+    "fetch_dictionary",
     "graft",
     "graft_embeddings",
     "graft_pretrained",
+    "load_donor",
     "load_model",
     "load_tokenizer",
+    "save_pretrained",
     "score_texts",
+    "sparse_codes",
+    "trained_tokenizer",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from tokengraft.config import EvalConfig, GraftConfig, RowSource, Slot
+    from tokengraft.config import NEED_FLAGS, EvalConfig, GraftConfig, Need, RowSource, Slot
+    from tokengraft.data.corpus import CorpusFiles, fetch_corpora
+    from tokengraft.data.dictionaries import fetch_dictionary
+    from tokengraft.demo import trained_tokenizer
     from tokengraft.errors import TokengraftError
     from tokengraft.eval.lm import score_texts
     from tokengraft.eval.tokenizer import evaluate_tokenizer
-    from tokengraft.graft.embeddings import EmbeddingGraft, graft_embeddings
-    from tokengraft.graft.inputs import Resources
-    from tokengraft.graft.model import GraftResult, graft
-    from tokengraft.graft.pipeline import graft_pretrained
+    from tokengraft.grafting.embeddings import EmbeddingGraft, graft_embeddings
+    from tokengraft.grafting.inputs import Resources, load_donor
+    from tokengraft.grafting.model import GraftResult, graft
+    from tokengraft.grafting.pipeline import graft_pretrained
+    from tokengraft.io.cache import cache_dir
+    from tokengraft.io.converted import converted_model_dir
+    from tokengraft.io.models import save_pretrained
     from tokengraft.io.resolve import load_model, load_tokenizer
+    from tokengraft.methods.omp import SparseCodes, sparse_codes
     from tokengraft.vocab.align import Alignment, align
     from tokengraft.vocab.canonical import CanonicalToken, canonical_vocab
 

@@ -70,6 +70,7 @@ class GraftConfig:
     untie: bool = False
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as plain JSON values (``params`` copied into a ``dict``)."""
         return {
             "method": self.method,
             "seed": self.seed,

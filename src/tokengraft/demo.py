@@ -17,7 +17,7 @@ from tokengraft import io
 from tokengraft.config import EvalConfig, GraftConfig
 from tokengraft.data.corpus import CorpusFiles, fetch_corpora
 from tokengraft.eval.lm import score_texts
-from tokengraft.graft.pipeline import graft_pretrained
+from tokengraft.grafting.pipeline import graft_pretrained
 from tokengraft.io.cache import cache_dir
 from tokengraft.report.record import GraftReport
 from tokengraft.tokenizers.train import config_from_model_tokenizer, train_byte_level_bpe
@@ -62,6 +62,7 @@ class DemoRow:
     graft_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The row as a JSON-ready dict, one key per field."""
         return asdict(self)
 
 

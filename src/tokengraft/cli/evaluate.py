@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tokengraft.cli.options import AllowPickle, AsJson, Quiet
+from tokengraft.cli.options import AllowPickle, AsJson, Model, Quiet
 from tokengraft.config import EvalConfig
 
 app = typer.Typer(help="Evaluate models (bits per byte) and tokenizers.", no_args_is_help=True)
@@ -16,13 +16,13 @@ app = typer.Typer(help="Evaluate models (bits per byte) and tokenizers.", no_arg
 
 @app.command("model")
 def eval_model_cmd(
-    model: Annotated[str, typer.Argument(help="HF directory, .gguf file, or 'smollm2-135m'.")],
+    model: Model,
     texts: Annotated[list[Path], typer.Option("--texts", help="UTF-8 text files.")],
     as_json: AsJson = False,
     window: Annotated[
-        int | None, typer.Option(help="Tokens per forward pass [default: 512, capped by context].")
+        int | None, typer.Option(help="Tokens per forward pass (default: 512, capped by the context).")
     ] = None,
-    stride: Annotated[int | None, typer.Option(help="Window stride [default: window/2].")] = None,
+    stride: Annotated[int | None, typer.Option(help="Window stride (default: window/2).")] = None,
     batch_size: Annotated[
         int, typer.Option(help="Windows per forward pass.")
     ] = EvalConfig.batch_size,

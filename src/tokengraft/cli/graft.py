@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,6 +12,7 @@ from tokengraft.cli.options import (
     AllowPickle,
     AsJson,
     Force,
+    Model,
     Quiet,
     load_config_file,
     parse_params,
@@ -19,55 +20,51 @@ from tokengraft.cli.options import (
 from tokengraft.config import GraftConfig
 from tokengraft.errors import TokengraftError
 
+if TYPE_CHECKING:  # annotations only: the command imports what it runs lazily (fast --help)
+    from tokengraft.report.record import GraftReport
+
+# The arguments and options of `tokengraft graft`; the resource flags (--donor to
+# --max-corpus-bytes) are the ones tokengraft.config.NEED_FLAGS names.
+NewTokenizer = Annotated[str, typer.Argument(help="Tokenizer dir/file, .model, .tiktoken, .gguf.")]
+Out = Annotated[Path, typer.Argument(help="Output directory (written atomically).")]
+Method = Annotated[str | None, typer.Option(help="Initialisation method (tokengraft methods).")]
+Seed = Annotated[int | None, typer.Option(help="Random seed.")]
+Params = Annotated[list[str], typer.Option("--param", "-p", help="Method parameter key=value.")]
+ConfigFile = Annotated[Path | None, typer.Option(help="JSON file with GraftConfig fields.")]
+Donor = Annotated[str | None, typer.Option(help="Donor model using NEW_TOKENIZER.")]
+Corpus = Annotated[list[Path], typer.Option(help="Target-language text file(s).")]
+SourceCorpus = Annotated[list[Path], typer.Option(help="Text file(s) in the model's language.")]
+Dictionary = Annotated[Path | None, typer.Option(help="source<TAB>target word pairs.")]
+AuxModel = Annotated[str | None, typer.Option(help="Auxiliary embedding model dir.")]
+MaxCorpusBytes = Annotated[int | None, typer.Option(help="Bytes read per corpus file.")]
+Untie = Annotated[bool, typer.Option(help="Give a tied model its own output head.")]
+
 
 def graft_cmd(
-    model: Annotated[str, typer.Argument(help="HF directory, .gguf file, or 'smollm2-135m'.")],
-    new_tokenizer: Annotated[
-        str, typer.Argument(help="Tokenizer dir/file, .model, .tiktoken, .gguf.")
-    ],
-    out: Annotated[Path, typer.Argument(help="Output directory (written atomically).")],
-    method: Annotated[
-        str | None, typer.Option(help="Initialisation method (tokengraft methods).")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-    param: Annotated[
-        list[str], typer.Option("--param", "-p", help="Method parameter key=value.")
-    ] = [],  # noqa: B006
-    config: Annotated[Path | None, typer.Option(help="JSON file with GraftConfig fields.")] = None,
-    donor: Annotated[str | None, typer.Option(help="Donor model using NEW_TOKENIZER.")] = None,
-    corpus: Annotated[list[Path], typer.Option(help="Target-language text file(s).")] = [],  # noqa: B006
-    source_corpus: Annotated[
-        list[Path], typer.Option(help="Text file(s) in the model's language.")
-    ] = [],  # noqa: B006
-    dictionary: Annotated[Path | None, typer.Option(help="source<TAB>target word pairs.")] = None,
-    aux_model: Annotated[str | None, typer.Option(help="Auxiliary embedding model dir.")] = None,
-    max_corpus_bytes: Annotated[
-        int | None, typer.Option(help="Bytes read per corpus file.")
-    ] = None,
-    untie: Annotated[bool, typer.Option(help="Give a tied model its own output head.")] = False,
+    model: Model,
+    new_tokenizer: NewTokenizer,
+    out: Out,
+    method: Method = None,
+    seed: Seed = None,
+    param: Params = [],  # noqa: B006
+    config: ConfigFile = None,
+    donor: Donor = None,
+    corpus: Corpus = [],  # noqa: B006
+    source_corpus: SourceCorpus = [],  # noqa: B006
+    dictionary: Dictionary = None,
+    aux_model: AuxModel = None,
+    max_corpus_bytes: MaxCorpusBytes = None,
+    untie: Untie = False,
     force: Force = False,
     allow_pickle: AllowPickle = False,
     quiet: Quiet = False,
 ) -> None:
     """Replace MODEL's tokenizer by NEW_TOKENIZER and write a Hugging Face checkpoint to OUT."""
-    from tokengraft.graft.inputs import Resources
-    from tokengraft.graft.pipeline import graft_pretrained
+    from tokengraft.grafting.inputs import Resources
+    from tokengraft.grafting.pipeline import graft_pretrained
     from tokengraft.io.cache import cache_dir
-    from tokengraft.methods import get_method
 
-    fields = load_config_file(config)
-    if method is not None:
-        fields["method"] = method
-    if seed is not None:
-        fields["seed"] = seed
-    if untie:
-        fields["untie"] = True
-    fields["params"] = {**fields.get("params", {}), **parse_params(param)}
-    try:
-        cfg = GraftConfig(**fields)
-    except TypeError as exc:
-        raise TokengraftError(f"bad graft config: {exc}") from None
-    get_method(cfg.method)  # fail fast on an unknown name, before loading anything
+    cfg = _graft_config(config, method=method, seed=seed, untie=untie, params=param)
     resources = Resources(
         donor=donor,
         corpus=tuple(corpus),
@@ -87,11 +84,53 @@ def graft_cmd(
         progress=not quiet,
         resources=resources,
     )
+    _echo_report(out, report)
+
+
+def _graft_config(
+    path: Path | None, *, method: str | None, seed: int | None, untie: bool, params: list[str]
+) -> GraftConfig:
+    """The graft configuration: the JSON file at ``path``, overridden by the command-line flags.
+
+    Args:
+        path: a JSON object of :class:`GraftConfig` fields (None: defaults only).
+        method: ``--method``, if given.
+        seed: ``--seed``, if given.
+        untie: ``--untie``; only ever turns untying on.
+        params: ``--param key=value`` pairs, merged over the file's ``params``.
+
+    Returns:
+        The configuration, its method checked to exist before anything is loaded.
+
+    Raises:
+        TokengraftError: a bad file, an unknown field or method, or a malformed parameter.
+    """
+    from tokengraft.methods import get_method
+
+    fields = load_config_file(path)
+    if method is not None:
+        fields["method"] = method
+    if seed is not None:
+        fields["seed"] = seed
+    if untie:
+        fields["untie"] = True
+    fields["params"] = {**fields.get("params", {}), **parse_params(params)}
+    try:
+        cfg = GraftConfig(**fields)
+    except TypeError as exc:
+        raise TokengraftError(f"bad graft config: {exc}") from None
+    get_method(cfg.method)  # fail fast on an unknown name, before loading any model
+    return cfg
+
+
+def _echo_report(out: Path, report: GraftReport) -> None:
+    """One summary line on stdout, then each warning on stderr."""
     c = report.counts
     typer.echo(
         f"wrote {out}: {report.old_vocab_size} -> {report.new_vocab_size} tokens "
         f"({c['copied']} copied, {c['role']} by role, {c['computed']} computed, "
-        f"{c['fallback']} fallback) with {cfg.method} in {report.seconds['total']:.1f}s"
+        f"{c['fallback']} fallback) with {report.config['method']} in "
+        f"{report.seconds['total']:.1f}s"
     )
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)

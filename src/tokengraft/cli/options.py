@@ -10,6 +10,7 @@ import typer
 
 from tokengraft.errors import TokengraftError
 
+Model = Annotated[str, typer.Argument(help="HF directory, .gguf file, or 'smollm2-135m'.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 Force = Annotated[bool, typer.Option(help="Replace a non-empty OUT.")]

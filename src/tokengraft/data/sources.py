@@ -140,8 +140,10 @@ _REASON = re.compile(r"error:|\bE: |failed|not found|unable to|could not", re.IG
 
 
 def error_line(stderr: str) -> str:
-    """The most telling line of a failed client's stderr: the first that states a reason, else
-    the last one (npm ends with "A complete log of this run...", which says nothing).
+    """The most telling line of a failed client's stderr.
+
+    That is the first line that states a reason, else the last one that is not noise (npm ends
+    with "A complete log of this run...", which says nothing); ``"(no stderr)"`` if none is left.
     """
     lines = [line.strip() for line in stderr.splitlines() if not _NOISE.search(line.strip())]
     reasons = [line for line in lines if _REASON.search(line)]
@@ -172,8 +174,9 @@ _NO_LISTS = re.compile(r"Unable to locate package|no installation candidate|Can'
 
 @dataclass
 class Apt:
-    """``apt-get download`` that runs ``apt-get update`` once, when the package lists lack a
-    package (a fresh container has none); any other failure is raised as is.
+    """``apt-get download``, running ``apt-get update`` once if the package lists lack a package.
+
+    A fresh container has no package lists at all; any other failure is raised as is.
     """
 
     updated: bool = False
@@ -252,8 +255,19 @@ def take_documents(
     source: str,
     max_bytes: int | None,
 ) -> list[Document]:
-    """Read ``paths`` (name -> file) in ``sha1(name)`` order until ``max_bytes`` of UTF-8 text
-    (``None``: all); return the non-empty documents sorted by name. Deterministic.
+    """Read files in a fixed pseudo-random order until a byte budget is spent.
+
+    Files are read in ``sha1(name)`` order, so the sample is deterministic and does not favour
+    any directory; reading stops once ``max_bytes`` of UTF-8 text have been taken.
+
+    Args:
+        paths: document name -> file.
+        reader: turns a file into its text (empty text: the file is skipped).
+        source: the ``source`` recorded on every document.
+        max_bytes: the budget in UTF-8 bytes (``None``: read everything).
+
+    Returns:
+        The non-empty documents, sorted by name.
     """
     taken, total = [], 0
     for name in sorted(paths, key=lambda n: hashlib.sha1(n.encode()).hexdigest()):
@@ -268,8 +282,16 @@ def take_documents(
 def stdlib_documents(
     stdlib: Path | None = None, *, max_bytes: int | None = CODE_MAX_BYTES
 ) -> list[Document]:
-    """Python source files of the standard library, without tests, site-packages and generated
-    tables (``encodings``, ``pydoc_data``).
+    """Python source files of the standard library, as documents named ``stdlib/<path>``.
+
+    Tests, site-packages and generated tables (``encodings``, ``pydoc_data``) are left out.
+
+    Args:
+        stdlib: the standard library's directory (default: this interpreter's).
+        max_bytes: the budget in UTF-8 bytes, see :func:`take_documents`.
+
+    Returns:
+        The sampled documents, sorted by name.
     """
     root = Path(stdlib or sysconfig.get_paths()["stdlib"])
     paths = {f"stdlib/{p.relative_to(root).as_posix()}": p for p in _stdlib_files(root)}

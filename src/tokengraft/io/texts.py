@@ -17,7 +17,11 @@ def read_texts(
     """Read UTF-8 text files as ``(name, text)``; name is the file name (the path if ambiguous).
 
     Args:
+        paths: the files, in the order wanted (``~`` is expanded).
         max_bytes: read at most this many bytes per file, cut back to a whole character.
+
+    Returns:
+        One ``(name, text)`` pair per path, in the order given.
 
     Raises:
         TokengraftError: missing, empty or non-UTF-8 file (with the offset of the first bad byte).

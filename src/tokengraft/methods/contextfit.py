@@ -33,7 +33,7 @@ the softmax normaliser. Kept for the record and for further work, not recommende
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -41,8 +41,8 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from tokengraft.config import Slot
+from tokengraft.methods.common import subword_mean
 from tokengraft.methods.registry import MethodInput, MethodSpec, Need, register, required
-from tokengraft.methods.subword_mean import subword_mean_rows
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class _Boundaries:
 def contextfit_rows(inp: MethodInput) -> torch.Tensor:
     """(N, D) rows: fitted output rows for the output head, subword mean for input embeddings."""
     if inp.slot is Slot.INPUT or inp.tied:
-        return subword_mean_rows(inp)
+        return subword_mean(inp.old, inp.pieces)
     spelled = [list(p) if p else [] for p in inp.pieces]
     data = _collect(inp, spelled)
     old = inp.old.float()  # (V_old, D)
@@ -122,7 +122,7 @@ def _piece_table(
 
 def _chunks(
     inp: MethodInput, table: dict[int, tuple[list[int], int]], window: int, budget: int
-):  # -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]
+) -> Iterator[tuple[torch.Tensor, ...]]:
     """Windows of old ids with, per new token inside: start, number of pieces, token index."""
     tok = inp.new_tokenizer
     assert tok is not None

@@ -12,9 +12,10 @@ Where this differs from the paper and its code (``deepfocus``):
 
 * Static embeddings are PPMI + truncated SVD (:mod:`tokengraft.embeddings.static`), not fastText CBOW.
   ``dim`` defaults to 100 and ``min_count`` to 10, as in deepfocus. ``min_count`` is the number of
-  occurrences needed for a vector; the default fits corpora of tens of MB. On 2 MB of German
-  text, only 2.9k of the 24.6k new tokens of a 32k BPE reach it. ``min_count=3`` covers 10k of
-  them, but their rows scored worse (bits per byte, SmolLM2-135M, no training) than with the
+  occurrences needed for a vector; the default fits corpora of tens of MB. Of the 24.6k tokens that
+  the de-fresh 32k BPE does not share with SmolLM2-135M, only 2.9k reach it on the first 2 MB of
+  the German training split (5.5k on the whole 4.3 MB). ``min_count=3`` covers 10k of them on
+  2 MB, but their rows scored worse (bits per byte, SmolLM2-135M, no training) than with the
   default.
 * fastText embeds unseen or rare tokens from character n-grams. deepfocus gives tokens below its
   ``min_count`` random rows drawn from N(mean, std) of the base rows. We give them, and any token
@@ -33,15 +34,11 @@ Where this differs from the paper and its code (``deepfocus``):
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import torch
 
-from tokengraft.embeddings.static import StaticEmbeddings, static_key, token_static
-from tokengraft.io.tensors import cached_tensors
+from tokengraft.methods.common import corpus_static, plain_tokens, subword_mean
 from tokengraft.methods.registry import MethodInput, MethodSpec, Need, register
-from tokengraft.methods.subword_mean import subword_mean_rows
-from tokengraft.vocab import canonical_vocab
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +48,7 @@ _CHUNK = 2048  # tokens per block of the similarity matrix
 
 def focus_rows(inp: MethodInput) -> torch.Tensor:
     """(N, D) FOCUS rows for ``inp.to_compute``; subword mean where there is no static vector."""
-    out = subword_mean_rows(inp).double()  # (N, D): the fallback, overwritten below
+    out = subword_mean(inp.old, inp.pieces).double()  # (N, D): the fallback, overwritten below
     if len(inp.to_compute) == 0:
         return out.to(inp.old.dtype)
     if inp.anchor_new.numel() == 0:
@@ -59,7 +56,7 @@ def focus_rows(inp: MethodInput) -> torch.Tensor:
             "focus %s: no shared tokens to combine; every row is the subword mean", inp.slot
         )
         return out.to(inp.old.dtype)
-    emb = target_static(inp)
+    emb = corpus_static(inp, inp.new_tokenizer, inp.n_new, "focus")  # (V_new, dim)
     anchor_ok = emb.known[inp.anchor_new]  # (S,)
     token_ok = emb.known[inp.to_compute] & plain_tokens(inp)  # (N,)
     if not anchor_ok.any() or not token_ok.any():
@@ -119,7 +116,8 @@ def sparsemax(z: torch.Tensor) -> torch.Tensor:
     """Sparsemax over the last dimension (Martins & Astudillo, 2016, arXiv 1602.02068).
 
     The Euclidean projection of ``z`` onto the probability simplex: max(z - tau, 0) with tau such
-    that the result sums to 1. Entries far enough below the largest are exactly 0.
+    that the result sums to 1. Entries far enough below the largest are exactly 0. Written out
+    because torch has no sparsemax.
 
     Example:
         >>> sparsemax(torch.tensor([[1.0, 0.2, -1.0]]))
@@ -131,51 +129,6 @@ def sparsemax(z: torch.Tensor) -> torch.Tensor:
     support = (ranked * k > cumsum).sum(dim=-1, keepdim=True)  # (…, 1), at least 1
     tau = cumsum.gather(-1, support - 1) / support.to(z.dtype)
     return (z - tau).clamp_min(0.0)
-
-
-def target_static(inp: MethodInput) -> StaticEmbeddings:
-    """(V_new, dim) static embeddings of the new tokens on the corpus, through the cache."""
-    corpus = inp.extras.corpus
-    params = inp.params
-    seed = int(inp.generator.initial_seed())
-    settings = (int(params["dim"]), int(params["window"]), int(params["min_count"]), seed)
-    cache = inp.extras.cache_dir
-    path = None
-    if cache is not None:
-        key = static_key(inp.new_tokenizer, corpus, *settings)
-        path = Path(cache) / "focus" / f"static-{key}.safetensors"
-    dim, window, min_count, _ = settings
-
-    def train() -> dict[str, torch.Tensor]:
-        emb = token_static(
-            inp.new_tokenizer,  # type: ignore[arg-type]
-            corpus,
-            dim=dim,
-            window=window,
-            min_count=min_count,
-            seed=seed,
-        )
-        return emb.to_tensors()
-
-    return StaticEmbeddings.from_tensors(cached_tensors(path, train)).resized(inp.n_new)
-
-
-def plain_tokens(inp: MethodInput) -> torch.Tensor:
-    """(N,) bool: the token has bytes and is not special (special tokens keep the fallback).
-
-    Without ``inp.tokens`` (a direct call) every token counts as plain.
-    """
-    if len(inp.tokens) != len(inp.to_compute):
-        return torch.ones(len(inp.to_compute), dtype=torch.bool)
-    flags = [t is not None and bool(t.text) and not t.special for t in inp.tokens]
-    return torch.tensor(flags, dtype=torch.bool)
-
-
-def special_old(inp: MethodInput) -> torch.Tensor:
-    """(V_old,) bool: rows of ``inp.old`` that are special tokens or have no token."""
-    tokens = list(canonical_vocab(inp.old_tokenizer).tokens)  # type: ignore[arg-type]
-    tokens += [None] * (len(inp.old) - len(tokens))
-    return torch.tensor([t is None or t.special for t in tokens[: len(inp.old)]], dtype=torch.bool)
 
 
 SPEC = register(

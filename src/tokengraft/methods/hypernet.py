@@ -18,8 +18,9 @@ Where this differs from ZeTT:
 
 * ZeTT trains with the language-modelling loss of the base model run on text tokenised by many
   sampled tokenizers; its MSE to the original rows is only an auxiliary term. We train only that
-  auxiliary objective (no forward passes of the model: minutes on 2 CPU cores). So the network learns
-  to rebuild the base embeddings, not what the model needs downstream.
+  auxiliary objective, with no forward passes of the model (13.9 s for the whole method, one
+  thread, in BENCHMARKS.md de-fresh, where the network may have come from the cache). So the
+  network learns to rebuild the base embeddings, not what the model needs downstream.
 * The training decompositions are synthetic: one cut per example, each half spelled by the old
   tokenizer. ZeTT decomposes the tokens of sampled target tokenizers. Each training example
   therefore has at least two pieces, and an inference-time spelling has any number.
@@ -49,10 +50,11 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils.rnn import pad_sequence
 from transformers import PreTrainedTokenizerBase
 
 from tokengraft.errors import TokengraftError
-from tokengraft.io.tensors import cache_key, load_tensors, save_tensors
+from tokengraft.io.tensors import cache_key, cached_tensors
 from tokengraft.methods.common import torch_threads
 from tokengraft.methods.registry import MethodInput, MethodSpec, register
 from tokengraft.vocab import CanonicalToken, CanonicalVocab, canonical_vocab
@@ -63,6 +65,11 @@ log = logging.getLogger(__name__)
 _VERSION = "hypernet-v1"  # bump when training data, architecture or loss change
 _MAX_POSITIONS = 16  # pieces past this share the last position embedding
 _HELD_OUT = 0.05
+_STATS = (  # a freshly trained network's held-out fit, next to the subword mean's
+    "hypernet %(slot)s: held-out cosine %(val_cosine).4f (subword mean %(baseline_cosine).4f), "
+    "MSE %(val_mse).4f (subword mean %(baseline_mse).4f) on %(val_tokens)d tokens; "
+    "%(train_examples)d examples, %(seconds).0f s"
+)
 
 
 class PieceHypernet(nn.Module):
@@ -99,13 +106,19 @@ class Standardiser:
 
     @classmethod
     def of(cls, old: torch.Tensor) -> Standardiser:
+        """The standardisation of ``old`` (V, D): its mean row, and its RMS distance from it.
+
+        One scalar, not one per column, so that cosines between centred rows are unchanged.
+        """
         mu = old.mean(dim=0)
         return cls(mu, float((old - mu).pow(2).mean().sqrt().clamp_min(1e-12)))
 
     def forward(self, rows: torch.Tensor) -> torch.Tensor:
+        """(..., D) rows in standardised units."""
         return (rows - self.mu) / self.sigma
 
     def inverse(self, rows: torch.Tensor) -> torch.Tensor:
+        """(..., D) standardised rows back in the base matrix's units."""
         return rows * self.sigma + self.mu
 
 
@@ -141,12 +154,10 @@ def predict(
 def _batch(
     std_old: torch.Tensor, pieces: Sequence[Sequence[int]]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(p) for p in pieces)
-    ids = torch.zeros(len(pieces), width, dtype=torch.long)
-    mask = torch.zeros(len(pieces), width, dtype=torch.bool)
-    for row, p in enumerate(pieces):
-        ids[row, : len(p)] = torch.tensor(p, dtype=torch.long)
-        mask[row, : len(p)] = True
+    """(B, L, D) piece rows padded with row 0, and (B, L) bool: True for real pieces."""
+    ids = pad_sequence([torch.tensor(p, dtype=torch.long) for p in pieces], batch_first=True)
+    lengths = torch.tensor([len(p) for p in pieces])
+    mask = torch.arange(ids.shape[1])[None, :] < lengths[:, None]
     return std_old[ids], mask
 
 
@@ -155,39 +166,35 @@ def _batch(
 
 
 def trained_hypernet(inp: MethodInput, old: torch.Tensor, scale: Standardiser) -> PieceHypernet:
-    """The slot's network: loaded from the cache, or trained (and cached when a cache is given)."""
-    params = inp.params
+    """The slot's network for ``old`` (V_old, D) float32, in eval mode: cached, or trained now.
+
+    It is cached when ``inp.extras.cache_dir`` is given.
+    """
     seed = int(inp.generator.initial_seed())
     vocab = canonical_vocab(inp.old_tokenizer)  # type: ignore[arg-type]
-    net = _new_net(old.shape[1], params, seed)
-    cache = inp.extras.cache_dir
-    path = None
-    if cache is not None:
-        surfaces = [t.surface if t is not None else b"\xff" for t in vocab.tokens]
-        settings = json.dumps({k: v for k, v in sorted(params.items()) if k != "threads"})
-        key = cache_key(_VERSION, inp.old, surfaces, str(inp.slot), settings, str(seed))
-        path = Path(cache) / "hypernet" / f"{inp.slot}-{key}.safetensors"
-        found = load_tensors(path)
-        if found is not None:
-            net.load_state_dict(found[0])
-            log.info("hypernet %s: cached network %s (%s)", inp.slot, path.name, found[1])
-            return net.eval()
-    stats = train_hypernet(net, old, scale, inp.old_tokenizer, vocab, params, seed)  # type: ignore[arg-type]
-    log.info(
-        "hypernet %s: held-out cosine %.4f (subword mean %.4f), MSE %.4f (subword mean %.4f) "
-        "on %d tokens; %d examples, %.0f s",
-        inp.slot,
-        stats["val_cosine"],
-        stats["baseline_cosine"],
-        stats["val_mse"],
-        stats["baseline_mse"],
-        stats["val_tokens"],
-        stats["train_examples"],
-        stats["seconds"],
-    )
-    if path is not None:
-        save_tensors(path, net.state_dict(), {k: str(v) for k, v in stats.items()})
+    net = _new_net(old.shape[1], inp.params, seed)
+    # The held-out statistics, stored as the cache file's metadata for whoever inspects it:
+    # train() fills them in before cached_tensors writes the file.
+    stats: dict[str, str] = {}
+
+    def train() -> dict[str, torch.Tensor]:
+        found = train_hypernet(net, old, scale, inp.old_tokenizer, vocab, inp.params, seed)  # type: ignore[arg-type]
+        log.info(_STATS, {"slot": str(inp.slot), **found})
+        stats.update({k: str(v) for k, v in found.items()})
+        return net.state_dict()
+
+    net.load_state_dict(cached_tensors(_cache_path(inp, vocab, seed), train, metadata=stats))
     return net.eval()
+
+
+def _cache_path(inp: MethodInput, vocab: CanonicalVocab, seed: int) -> Path | None:
+    """``<cache_dir>/hypernet/<slot>-<key>.safetensors``, keyed by what training depends on."""
+    if inp.extras.cache_dir is None:
+        return None
+    surfaces = [t.surface if t is not None else b"\xff" for t in vocab.tokens]
+    settings = json.dumps({k: v for k, v in sorted(inp.params.items()) if k != "threads"})
+    key = cache_key(_VERSION, inp.old, surfaces, str(inp.slot), settings, str(seed))
+    return Path(inp.extras.cache_dir) / "hypernet" / f"{inp.slot}-{key}.safetensors"
 
 
 def _new_net(dim: int, params: Any, seed: int) -> PieceHypernet:
@@ -209,11 +216,21 @@ def training_examples(
     splits: int,
     generator: torch.Generator,
 ) -> tuple[list[int], list[list[int]]]:
-    """Old tokens respelled by other old tokens: (target ids, piece lists), ``splits`` per token.
+    """Old tokens respelled by other old tokens, the training set of the hypernetwork.
 
     A token of at least two bytes is cut at up to ``splits`` distinct random character boundaries
     (byte boundaries if it is a single character), and each half is spelled by the old tokenizer.
     Every piece is shorter than the token, so no token spells itself.
+
+    Args:
+        old_tok: the old tokenizer, which spells the halves.
+        vocab: its canonical vocabulary.
+        n_rows: V_old, rows of the old matrix; tokens and pieces past it are left out.
+        splits: cuts per token.
+        generator: draws the cuts.
+
+    Returns:
+        Per example, the target old id and the old ids spelling its two halves, in order.
     """
     targets: list[int] = []
     halves: list[CanonicalToken] = []
@@ -247,7 +264,20 @@ def train_hypernet(
     params: Any,
     seed: int,
 ) -> dict[str, float]:
-    """Fit ``net`` to rebuild ``old`` (V_old, D) rows from respelled pieces; returns held-out stats."""
+    """Fit ``net`` to rebuild ``old`` rows from respelled pieces (see :func:`training_examples`).
+
+    Args:
+        net: the network, trained in place.
+        old: (V_old, D) float32 base rows.
+        scale: the standardisation of ``old``.
+        old_tok: the old tokenizer.
+        vocab: its canonical vocabulary.
+        params: the method's parameters (``splits``, ``epochs``, ``lr``, ...).
+        seed: seeds the examples, the held-out split and the batch order.
+
+    Returns:
+        Held-out cosine and MSE of the network and of the subword mean, counts, and seconds.
+    """
     timer = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
     targets, pieces = training_examples(
@@ -312,7 +342,7 @@ def _fit(
     total = max(per_epoch * int(params["epochs"]), 1)
     optimizer = torch.optim.AdamW(net.parameters(), lr=float(params["lr"]), weight_decay=0.01)
     warmup = min(100, total // 10 + 1)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
+    schedule = torch.optim.lr_scheduler.LambdaLR(  # min(warm-up, cosine): no stock scheduler
         optimizer,
         lambda s: min((s + 1) / warmup, 0.5 * (1 + math.cos(math.pi * min(s / total, 1.0)))),
     )

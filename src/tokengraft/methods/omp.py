@@ -15,11 +15,14 @@ Where this implementation differs from the paper and from tokensurgeon:
   its cost. Here the full product is made only every ``refresh`` steps; it selects each token's
   ``candidates`` anchors most correlated with its current residual, and the steps in between are
   exact Batch-OMP (Rubinstein et al., 2008) inside those candidates, from their Gram matrix. On
-  SmolLM2 -> Gemma-3 (2 cores), candidates=128 / refresh=8 needs 3-4x less CPU time than exact OMP
-  and its donor-space reconstruction error is +4.8% (k=8) and +2.6% (k=64) relative to exact OMP;
-  refresh=4 gives +0.8% at k=8 for half the gain. Selecting candidates once from the target alone
-  (no refresh) is much worse at large k (+67% at k=64 with 512 candidates): late OMP atoms correct
-  the residual and are often not correlated with the target itself.
+  64 new Gemma-3 tokens over SmolLM2's 46,253 shared tokens (one thread;
+  bench/results/omp_subset/results.json, "the OMP step at k=8 and k=64" in BENCHMARKS.md),
+  candidates=128 / refresh=8 needs 3.4x (k=8) to 5.0x (k=64) less CPU time than exact OMP, and
+  its donor-space reconstruction error is +4.4% (k=8) and +2.1% (k=64) relative to exact OMP.
+  Two earlier development measurements are not in the stored results: refresh=4 gave +0.8% at
+  k=8 for half the gain, and selecting candidates once from the target alone (no refresh) was
+  much worse at large k (+67% at k=64 with 512 candidates): late OMP atoms correct the residual
+  and are often not correlated with the target itself.
 * Atoms are chosen by their correlation with the residual divided by their norm (textbook OMP: the
   atom that reduces the residual most); the paper and tokensurgeon use the raw inner product, the
   same choice when donor rows have equal norms (Gemma-3's are within 0.2% of each other).
@@ -114,7 +117,16 @@ def _special(inp: MethodInput) -> torch.Tensor:
 
 
 def combine(codes: SparseCodes, base: torch.Tensor, *, batch_size: int = 256) -> torch.Tensor:
-    """(N, D): ``sum_i coefs[n, i] * base[indices[n, i]]`` for base (S, D), summed in float64."""
+    """Apply sparse codes to another dictionary: the base model's rows of the same anchors.
+
+    Args:
+        codes: (N, k) atom indices and coefficients.
+        base: (S, D) rows, one per atom.
+        batch_size: targets per block (bounds the (B, k, D) gather).
+
+    Returns:
+        (N, D) in ``base``'s dtype: ``sum_i coefs[n, i] * base[indices[n, i]]``, summed in float64.
+    """
     out = torch.empty(codes.indices.shape[0], base.shape[1], dtype=base.dtype)
     for start in range(0, len(out), batch_size):
         stop = start + batch_size
@@ -216,6 +228,7 @@ class _Dictionary:
         return scores.scatter_(1, self.ids[:, : self.n], -1.0)
 
     def scores(self, coef: torch.Tensor) -> torch.Tensor:
+        """(B, S) the scores this step chooses from: every atom's."""
         return self.all_scores(coef)
 
     def take(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -254,6 +267,7 @@ class _Candidates(_Dictionary):
         self.window: list[torch.Tensor] = []  # positions chosen since the refresh
 
     def scores(self, coef: torch.Tensor) -> torch.Tensor:
+        """(B, M) |<residual, candidate>| from the Gram matrix; chosen candidates set to -1."""
         if self.n % self.every == 0:
             self._refresh(coef)
         explained = torch.bmm(self.columns[:, :, : self.n], coef.float().unsqueeze(-1))
@@ -273,6 +287,7 @@ class _Candidates(_Dictionary):
         self.window = []
 
     def take(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Choose candidate ``pos`` (B,), all from the stored Gram matrix (see the base class)."""
         flat = self.rows * self.m + pos  # (B,) rows of the flattened (B * M, ...) tensors
         columns = self.columns.view(-1, self.columns.shape[-1])  # (B * M, k)
         cross = columns.index_select(0, flat)[:, : self.n]  # (B, n)
@@ -290,7 +305,8 @@ def _pursue(dictionary: _Dictionary, k: int) -> torch.Tensor:
     Each step picks the atom most correlated with the residual and re-solves least squares on all
     chosen atoms. The solve keeps W, the inverse of the Cholesky factor of the chosen atoms' Gram
     matrix, extended by one row per step in float64, and z = W <x, chosen atoms>: the coefficients
-    are W^T z and the residual's squared norm is |x|^2 - |z|^2.
+    are W^T z and the residual's squared norm is |x|^2 - |z|^2. Written out because torch has no
+    OMP, and sklearn's ``orthogonal_mp`` (not a dependency) solves one target at a time.
     """
     x_sq = dictionary.x_sq
     b = x_sq.shape[0]

@@ -16,11 +16,11 @@ def randn_rows(inp: MethodInput) -> torch.Tensor:
     """(N, D) samples of N(mu, scale * Sigma) with mu (D,), Sigma (D, D) from ``inp.old``."""
     old = inp.old.double()  # (V_old, D)
     mu = old.mean(dim=0)
-    centred = old - mu
-    cov = centred.T @ centred / max(old.shape[0] - 1, 1)  # (D, D)
-    cov = cov * float(inp.params["scale"])
+    cov = torch.cov(old.T) * float(inp.params["scale"])  # (D, D); torch.cov wants variables as rows
     jitter = 1e-8 * cov.diagonal().mean().clamp_min(1e-12)
     chol = torch.linalg.cholesky(cov + jitter * torch.eye(cov.shape[0], dtype=cov.dtype))
+    # Sampled by hand, not with torch.distributions.MultivariateNormal: that draws from the
+    # global random state, and every method's randomness must come from inp.generator.
     noise = torch.randn(
         len(inp.to_compute), old.shape[1], generator=inp.generator, dtype=torch.float64
     )

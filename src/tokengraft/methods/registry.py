@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from tokengraft.config import Need, Slot
+from tokengraft.config import NEED_FLAGS, Need, Slot
 from tokengraft.errors import TokengraftError
 from tokengraft.vocab import CanonicalToken
 
@@ -62,15 +62,27 @@ class Extras:
     cache_dir: Path | None = None
 
     def missing(self, needs: Iterable[Need]) -> list[str]:
-        """The names of ``needs`` that these extras do not supply, sorted."""
-        return sorted(need.value for need in needs if _is_empty(getattr(self, need.value)))
+        """The ``needs`` these extras do not supply, sorted, each named with its flag.
+
+        Example:
+            >>> Extras().missing({Need.DONOR, Need.MODEL})
+            ['donor (--donor)', 'model']
+        """
+        absent = sorted(need for need in needs if _is_empty(getattr(self, need.value)))
+        return [_named(need) for need in absent]
 
 
 def required(value: T | None, need: Need) -> T:
-    """``value`` (an optional field of :class:`Extras`), or an error naming the need."""
+    """``value`` (an optional field of :class:`Extras`), or an error naming the need and its flag."""
     if value is None:
-        raise TokengraftError(f"this method needs {need.value}")
+        raise TokengraftError(f"this method needs {_named(need)}")
     return value
+
+
+def _named(need: Need) -> str:
+    """The need and the ``tokengraft graft`` flag that supplies it, e.g. ``donor (--donor)``."""
+    flag = NEED_FLAGS[need]
+    return f"{need.value} ({flag})" if flag else need.value
 
 
 def _is_empty(value: object) -> bool:
@@ -182,6 +194,7 @@ class MethodSpec:
         return {**self.params, **given}
 
     def to_dict(self) -> dict[str, Any]:
+        """The spec as JSON-ready data (no function): name, summary, paper, needs, defaults."""
         return {
             "name": self.name,
             "summary": self.summary,

@@ -31,24 +31,19 @@ Where this differs from the paper and its code:
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import torch
-from transformers import PreTrainedTokenizerBase
 
-from tokengraft.embeddings.static import (
-    StaticEmbeddings,
-    procrustes,
-    static_key,
-    token_static,
-    unit_rows,
-)
+from tokengraft.embeddings.static import procrustes, unit_rows
 from tokengraft.errors import TokengraftError
-from tokengraft.io.tensors import cached_tensors
-from tokengraft.methods.focus import plain_tokens, special_old
+from tokengraft.methods.common import (
+    corpus_static,
+    global_estimate,
+    plain_tokens,
+    special_old,
+    subword_mean,
+)
 from tokengraft.methods.registry import MethodInput, MethodSpec, Need, register
-from tokengraft.methods.subword_mean import subword_mean_rows
-from tokengraft.methods.tokenadapt import global_estimate
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +52,14 @@ ALIGNMENTS = ("relative", "procrustes")
 
 def tokalign_rows(inp: MethodInput) -> torch.Tensor:
     """(N, D) rows of the best-matching old tokens; subword mean where a token has no vector."""
-    out = subword_mean_rows(inp).double()  # (N, D): the fallback, overwritten below
+    out = subword_mean(inp.old, inp.pieces).double()  # (N, D): the fallback, overwritten below
     alignment = str(inp.params["alignment"])
     if alignment not in ALIGNMENTS:
         raise TokengraftError(f"tokalign: alignment must be one of {', '.join(ALIGNMENTS)}")
     if len(inp.to_compute) == 0:
         return out.to(inp.old.dtype)
-    new = _static(inp, inp.new_tokenizer, inp.n_new)
-    old = _static(inp, inp.old_tokenizer, inp.old.shape[0])
+    new = corpus_static(inp, inp.new_tokenizer, inp.n_new, "tokalign")  # (V_new, dim)
+    old = corpus_static(inp, inp.old_tokenizer, inp.old.shape[0], "tokalign")  # (V_old, dim)
     both = new.known[inp.anchor_new] & old.known[inp.anchor_old]  # (S,)
     anchor_new, anchor_old = inp.anchor_new[both], inp.anchor_old[both]
     if anchor_new.numel() == 0:
@@ -121,7 +116,8 @@ def aligned_spaces(
     Args:
         new_unit: (V_new, d) unit static vectors of the new tokens.
         old_unit: (V_old, d') unit static vectors of the old tokens.
-        anchor_new / anchor_old: (S,) ids of the same shared tokens in each vocabulary.
+        anchor_new: (S,) new ids of the shared tokens.
+        anchor_old: (S,) old ids of the same tokens, in the same order.
         alignment: ``"relative"``: cosines to ``pivots`` random anchors in each space
             (arXiv 2506.03523); ``"procrustes"``: the new space rotated onto the old (needs d = d').
         pivots: number of pivot anchors (relative only).
@@ -138,32 +134,6 @@ def aligned_spaces(
         rotation = procrustes(new_unit[anchor_new].double(), old_unit[anchor_old].double())
         new_space, old_space = (new_unit.double() @ rotation).float(), old_unit
     return unit_rows(new_space), unit_rows(old_space)
-
-
-def _static(
-    inp: MethodInput, tokenizer: PreTrainedTokenizerBase | None, n_rows: int
-) -> StaticEmbeddings:
-    """(n_rows, dim) static vectors of ``tokenizer``'s ids on the corpus, through the cache."""
-    if tokenizer is None:
-        raise TokengraftError("tokalign needs both tokenizers")
-    corpus = inp.extras.corpus
-    params = inp.params
-    dim, window, min_count = int(params["dim"]), int(params["window"]), int(params["min_count"])
-    seed = int(inp.generator.initial_seed())
-    cache = inp.extras.cache_dir
-    path = None
-    if cache is not None:
-        key = static_key(tokenizer, corpus, dim, window, min_count, seed)
-        path = Path(cache) / "tokalign" / f"static-{key}.safetensors"
-
-    def train() -> dict[str, torch.Tensor]:
-        emb = token_static(
-            tokenizer, corpus, dim=dim, window=window, min_count=min_count, seed=seed
-        )
-        return emb.to_tensors()
-
-    emb = StaticEmbeddings.from_tensors(cached_tensors(path, train))
-    return emb.resized(n_rows)
 
 
 SPEC = register(

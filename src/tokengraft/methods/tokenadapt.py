@@ -44,17 +44,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from tokengraft.errors import TokengraftError
-from tokengraft.io.tensors import cache_key, load_tensors, save_tensors
-from tokengraft.methods.common import torch_threads
+from tokengraft.io.tensors import cache_key, cached_tensors
+from tokengraft.methods.common import global_estimate, old_tokens, torch_threads
 from tokengraft.methods.registry import MethodInput, MethodSpec, Need, register, required
-from tokengraft.vocab import CanonicalToken, canonical_vocab
+from tokengraft.vocab import CanonicalToken
 
 log = logging.getLogger(__name__)
-
-_CHUNK = 1024  # queries per block of the exact nearest-neighbour search
 
 
 def tokenadapt_rows(inp: MethodInput) -> torch.Tensor:
@@ -65,15 +64,15 @@ def tokenadapt_rows(inp: MethodInput) -> torch.Tensor:
     old = inp.old.double()
     if len(inp.to_compute) == 0:
         return inp.old.new_zeros(0, old.shape[1])
-    old_tokens = _old_tokens(inp.old_tokenizer, old.shape[0])
+    old_toks = old_tokens(inp.old_tokenizer, old.shape[0])
     timer = time.perf_counter()
     with torch_threads(int(params["threads"])):
-        aux_old = _aux_embeddings(inp, [_text(t) for t in old_tokens])  # (V_old, H)
+        aux_old = _aux_embeddings(inp, [_text(t) for t in old_toks])  # (V_old, H)
         aux_new = _aux_embeddings(inp, [_text(t) for t in inp.tokens])  # (N, H)
     log.info("tokenadapt: auxiliary embeddings in %.1f s", time.perf_counter() - timer)
-    local, has_local = local_estimate(inp, old, old_tokens, aux_old, aux_new)
+    local, has_local = local_estimate(inp, old, old_toks, aux_old, aux_new)
     candidates = torch.tensor(
-        [t is not None and not t.special and bool(t.text) for t in old_tokens], dtype=torch.bool
+        [t is not None and not t.special and bool(t.text) for t in old_toks], dtype=torch.bool
     )
     has_text = torch.tensor([t is not None and bool(t.text) for t in inp.tokens])
     glob, has_global = global_estimate(
@@ -117,14 +116,24 @@ def _blend(
 def local_estimate(
     inp: MethodInput,
     old: torch.Tensor,
-    old_tokens: Sequence[CanonicalToken | None],
+    old_toks: Sequence[CanonicalToken | None],
     aux_old: torch.Tensor,
     aux_new: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, D) similarity- and length-weighted piece rows, and (N,) bool: the token has pieces.
+    """Each new token's piece rows, weighted by similarity and length.
 
     The score of piece p of token t is (cos(aux t, aux p) + |p| / |t|) / 2, and the weights are
     softmax(score / T) over t's pieces (arXiv 2505.09738, local heuristic).
+
+    Args:
+        inp: the method's input (pieces, new tokens, ``temperature``).
+        old: (V_old, D) base rows.
+        old_toks: the canonical token of each old row (lengths of the pieces).
+        aux_old: (V_old, H) unit auxiliary embeddings of the old tokens.
+        aux_new: (N, H) unit auxiliary embeddings of the new tokens.
+
+    Returns:
+        (N, D) weighted piece rows (zero without pieces), and (N,) bool: the token has pieces.
     """
     owner, ids = _flatten(inp.pieces)  # (M,), (M,)
     n = len(inp.pieces)
@@ -134,7 +143,7 @@ def local_estimate(
         return out, has
     has[owner] = True
     sim = (aux_new[owner] * aux_old[ids]).sum(dim=1).double()
-    piece_len = torch.tensor([len(_surface(old_tokens[i])) for i in ids.tolist()])
+    piece_len = torch.tensor([len(_surface(old_toks[i])) for i in ids.tolist()])
     token_len = torch.tensor([max(len(_surface(t)), 1) for t in inp.tokens])
     ratio = (piece_len / token_len[owner]).double()
     score = (sim + ratio) / 2.0 / float(inp.params["temperature"])
@@ -143,51 +152,11 @@ def local_estimate(
     return out, has
 
 
-def global_estimate(
-    old: torch.Tensor,
-    aux_old: torch.Tensor,
-    aux_new: torch.Tensor,
-    candidates: torch.Tensor,
-    *,
-    k: int,
-    temperature: float,
-    threshold: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, D) softmax(cos/T)-weighted rows of the k nearest old tokens; (N,) bool: any neighbour.
-
-    Args:
-        old: (V_old, D) base rows.
-        aux_old: (V_old, H) normalised auxiliary embeddings of the old tokens.
-        aux_new: (N, H) normalised auxiliary embeddings of the new tokens.
-        candidates: (V_old,) bool, the old tokens that may serve as neighbours.
-        k: neighbours per token.
-        temperature: softmax temperature T.
-        threshold: neighbours with a cosine below this are dropped.
-    """
-    n = aux_new.shape[0]
-    out = torch.zeros(n, old.shape[1], dtype=old.dtype)
-    has = torch.zeros(n, dtype=torch.bool)
-    pool = candidates.nonzero().squeeze(1)  # (C,)
-    k = min(k, pool.numel())
-    if n == 0 or k <= 0:
-        return out, has
-    keys = aux_old[pool]  # (C, H)
-    for start in range(0, n, _CHUNK):
-        sims = aux_new[start : start + _CHUNK] @ keys.T  # (B, C)
-        top_sim, top_idx = sims.topk(k, dim=1)  # (B, k)
-        top_sim = top_sim.double()
-        keep = top_sim >= threshold
-        logits = torch.where(keep, top_sim / temperature, float("-inf"))
-        any_kept = keep.any(dim=1)
-        weights = torch.softmax(logits.masked_fill(~any_kept[:, None], 0.0), dim=1)
-        rows = old[pool[top_idx]]  # (B, k, D)
-        out[start : start + _CHUNK] = (weights[:, :, None] * rows).sum(dim=1)
-        has[start : start + _CHUNK] = any_kept
-    return out, has
-
-
 def _segment_softmax(score: torch.Tensor, owner: torch.Tensor, n: int) -> torch.Tensor:
-    """(M,) softmax of ``score`` within each group of equal ``owner`` (groups 0..n-1)."""
+    """(M,) softmax of ``score`` within each group of equal ``owner`` (groups 0..n-1).
+
+    Written out because torch has no segment softmax (torch_scatter is not a dependency).
+    """
     peak = torch.full((n,), float("-inf"), dtype=score.dtype)
     peak = peak.scatter_reduce(0, owner, score, reduce="amax")
     e = torch.exp(score - peak[owner])
@@ -209,33 +178,30 @@ def _text(token: CanonicalToken | None) -> str:
     return _surface(token).decode("utf-8", errors="replace")
 
 
-def _old_tokens(tok: PreTrainedTokenizerBase, n_rows: int) -> list[CanonicalToken | None]:
-    """The canonical token of every row of the old matrix (``None`` past the tokenizer's end)."""
-    tokens = list(canonical_vocab(tok).tokens[:n_rows])
-    return tokens + [None] * (n_rows - len(tokens))
-
-
 # ---------------------------------------------------------------------------------------------
 # The auxiliary encoder.
 
 
 def _aux_embeddings(inp: MethodInput, texts: Sequence[str]) -> torch.Tensor:
-    """(len(texts), H) normalised auxiliary embeddings, through the disk cache when there is one."""
+    """(len(texts), H) normalised auxiliary embeddings, through the disk cache when there is one.
+
+    The file ``tokenadapt/aux-<key>.safetensors`` is keyed by the encoder (config and weights),
+    ``max_length`` and the texts themselves, so it always holds one row per text.
+    """
     model, tokenizer = required(inp.extras.aux_model, Need.AUX_MODEL)
     batch_size, max_length = int(inp.params["batch_size"]), int(inp.params["max_length"])
-    cache = inp.extras.cache_dir
-    if cache is None:
-        return embed_texts(model, tokenizer, texts, batch_size=batch_size, max_length=max_length)
-    key = cache_key(
-        "tokenadapt-aux-v1", _fingerprint(model), str(max_length), [t.encode() for t in texts]
-    )
-    path = Path(cache) / "tokenadapt" / f"aux-{key}.safetensors"
-    found = load_tensors(path)
-    if found is not None and found[0]["embeddings"].shape[0] == len(texts):
-        return found[0]["embeddings"]
-    emb = embed_texts(model, tokenizer, texts, batch_size=batch_size, max_length=max_length)
-    save_tensors(path, {"embeddings": emb}, {"strings": str(len(texts))})
-    return emb
+    path = None
+    if inp.extras.cache_dir is not None:
+        key = cache_key(
+            "tokenadapt-aux-v1", _fingerprint(model), str(max_length), [t.encode() for t in texts]
+        )
+        path = Path(inp.extras.cache_dir) / "tokenadapt" / f"aux-{key}.safetensors"
+
+    def embed() -> dict[str, torch.Tensor]:
+        emb = embed_texts(model, tokenizer, texts, batch_size=batch_size, max_length=max_length)
+        return {"embeddings": emb}
+
+    return cached_tensors(path, embed, metadata={"strings": str(len(texts))})["embeddings"]
 
 
 def _fingerprint(model: PreTrainedModel) -> str:
@@ -255,11 +221,22 @@ def embed_texts(
     batch_size: int = 64,
     max_length: int = 32,
 ) -> torch.Tensor:
-    """(len(texts), H) L2-normalised mean-pooled last hidden states of an encoder.
+    """L2-normalised mean-pooled last hidden states of an encoder, one per text.
 
     Texts that the encoder's tokenizer maps to the same ids (case and spaces, for an uncased
     WordPiece model) are encoded once. The rest are sorted by length so that batches carry
-    little padding.
+    little padding. Pooling is written out (in :func:`_encode_batch`): transformers has no
+    pooling for a bare encoder, and sentence-transformers is not a dependency.
+
+    Args:
+        model: the encoder; its output has ``last_hidden_state``.
+        tokenizer: the encoder's tokenizer.
+        texts: the strings to embed.
+        batch_size: sequences per forward pass.
+        max_length: longer encodings are truncated to this many ids.
+
+    Returns:
+        (len(texts), H) float32 unit rows.
     """
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
     unique: dict[tuple[int, ...], int] = {}
@@ -277,12 +254,12 @@ def embed_texts(
 
 
 def _encode_batch(model: PreTrainedModel, batch: list[tuple[int, ...]], pad: int) -> torch.Tensor:
-    width = max(len(s) for s in batch)
-    ids = torch.full((len(batch), width), pad, dtype=torch.long)
-    mask = torch.zeros(len(batch), width, dtype=torch.long)
-    for row, seq in enumerate(batch):
-        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        mask[row, : len(seq)] = 1
+    """(B, H) unit mean-pooled last hidden states of a batch of id sequences (right-padded)."""
+    ids = pad_sequence(
+        [torch.tensor(seq, dtype=torch.long) for seq in batch], batch_first=True, padding_value=pad
+    )
+    lengths = torch.tensor([len(seq) for seq in batch])
+    mask = (torch.arange(ids.shape[1])[None, :] < lengths[:, None]).long()  # (B, L)
     states = model(input_ids=ids, attention_mask=mask).last_hidden_state.float()  # (B, L, H)
     pooled = (states * mask[:, :, None]).sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp_min(1)
     return torch.nn.functional.normalize(pooled, dim=1)

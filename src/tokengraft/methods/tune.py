@@ -47,11 +47,12 @@ embedding parameters, so the base model object is never modified (no resize, no 
 and everything the architecture does around the embeddings (input scaling, logit soft-capping)
 is kept.
 
-Cost: ``steps * batch_size * seq_len`` tokens through the model forward and backward. The defaults
-(60 steps of 4 x 256 tokens, about 61k tokens) took 224 s for SmolLM2-135M on 2 CPU cores
-(3 min 48 s for the whole ``tokengraft graft``, peak RSS 3.6 GB). Gradients flow only to the
-embedding rows (no weight gradients), so memory is the activations plus one Adam state per
-computed row.
+Cost: ``steps * batch_size * seq_len`` tokens through the model forward and backward. With the
+defaults (60 steps of 4 x 256 tokens, about 61k tokens) SmolLM2-135M took 577 s of method time,
+the hypernet rows included (604 s for the whole ``tokengraft graft``, peak RSS 3.6 GB), with one
+thread on a shared 2-core machine (de-fresh in BENCHMARKS.md, bench/results/de-fresh.json).
+Gradients flow only to the embedding rows (no weight gradients), so memory is the activations
+plus one Adam state per computed row.
 
 Relation to published work: continued training of only the new embeddings after a heuristic
 initialisation is the standard second stage of FOCUS, WECHSEL, OFA and ZeTT; those papers train
@@ -121,42 +122,56 @@ def tune_refine(inp: RefineInput) -> dict[Slot, torch.Tensor]:
         betas=(0.9, 0.98),
         eps=float(inp.params["eps"]),
     )
-    replaced = {id(model.get_input_embeddings().weight)}
-    if (head := model.get_output_embeddings()) is not None:
-        replaced.add(id(head.weight))
-    frozen = {  # every other weight, detached: no weight gradients are computed
-        name: p.detach()
-        for name, p in model.named_parameters(remove_duplicate=False)
-        if id(p) not in replaced
-    }
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: _schedule(s, max(steps, 1)))
+    frozen = _frozen_weights(model)
     starts = _window_starts(len(stream), length, steps * batch, inp.generator)
     bar = tqdm(total=steps, desc="tune", unit="step", disable=not inp.progress)
     losses: list[float] = []
     for step in range(steps):
-        for group in optimiser.param_groups:
-            group["lr"] = float(inp.params["lr"]) * _schedule(step, steps)
         ids = windows(stream, starts[step * batch : (step + 1) * batch], length, first)
         matrices = {slot: fixed[slot].index_put((inp.to_compute,), rows[slot]) for slot in fixed}
         overrides = {names[slot]: matrices[slot].to(dtype) for slot in names}  # model's dtype
-        logits = torch.func.functional_call(
-            model,
-            {**frozen, **overrides},
-            args=(),
-            kwargs={"input_ids": ids, "use_cache": False},
-            tie_weights=Slot.OUTPUT not in names,
-        ).logits
-        loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), ids[:, 1:].flatten())
+        loss = _lm_loss(model, {**frozen, **overrides}, ids, tie=Slot.OUTPUT not in names)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
+        schedule.step()
         losses.append(loss.item())
         bar.update(1)
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
     bar.close()
     if losses:
         log.info("tune: loss %.3f -> %.3f over %d steps", losses[0], losses[-1], steps)
-    out = {slot: r.detach().to(inp.weights[slot].dtype) for slot, r in rows.items()}
-    return out
+    return {slot: r.detach().to(inp.weights[slot].dtype) for slot, r in rows.items()}
+
+
+def _frozen_weights(model: PreTrainedModel) -> dict[str, torch.Tensor]:
+    """Name -> every parameter but the input embeddings and output head, detached.
+
+    Detached, so that no weight gradient is computed. Every name of a shared parameter is kept
+    (``remove_duplicate=False``), as ``functional_call`` needs.
+    """
+    replaced = {id(model.get_input_embeddings().weight)}
+    if (head := model.get_output_embeddings()) is not None:
+        replaced.add(id(head.weight))
+    return {
+        name: p.detach()
+        for name, p in model.named_parameters(remove_duplicate=False)
+        if id(p) not in replaced
+    }
+
+
+def _lm_loss(
+    model: PreTrainedModel, weights: dict[str, torch.Tensor], ids: torch.Tensor, *, tie: bool
+) -> torch.Tensor:
+    """Mean next-token cross-entropy over ``ids`` (B, L), the model run with ``weights``.
+
+    ``functional_call`` swaps the tensors in for this call only: the model object is unchanged.
+    """
+    logits = torch.func.functional_call(
+        model, weights, args=(), kwargs={"input_ids": ids, "use_cache": False}, tie_weights=tie
+    ).logits
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), ids[:, 1:].flatten())
 
 
 def start_id(tokenizer: PreTrainedTokenizerBase) -> int | None:
@@ -171,7 +186,18 @@ def start_id(tokenizer: PreTrainedTokenizerBase) -> int | None:
 def windows(
     stream: torch.Tensor, starts: Sequence[int], length: int, start: int | None
 ) -> torch.Tensor:
-    """(B, length) long: ``[start] + stream[s : s + length - 1]`` per start (no prefix: ``length``)."""
+    """Training windows cut from the token stream, each opened by the start token.
+
+    Args:
+        stream: (T,) long, the corpus as from :func:`token_stream`.
+        starts: B offsets into ``stream``.
+        length: L, ids per window, the start token included.
+        start: the id opening every window (:func:`start_id`); None: no prefix.
+
+    Returns:
+        (B, L) long: ``[start] + stream[s : s + L - 1]`` per offset s (``stream[s : s + L]``
+        without a start token).
+    """
     if start is None:
         return torch.stack([stream[s : s + length] for s in starts])
     prefix = torch.full((len(starts), 1), start, dtype=torch.long)
@@ -183,8 +209,13 @@ def token_stream(
 ) -> torch.Tensor:
     """(T,) long: every document as ``[start] + ids`` (see :func:`start_id`), concatenated.
 
+    Args:
+        docs: the corpus.
+        tokenizer: the new tokenizer; documents are encoded without special tokens.
+        length: the window length; the stream must hold at least one window and its target.
+
     Raises:
-        TokengraftError: the corpus gives fewer than ``length`` tokens.
+        TokengraftError: the corpus gives fewer than ``length + 1`` tokens.
     """
     if tokenizer is None:
         raise TokengraftError("tune needs the new tokenizer")
@@ -224,7 +255,11 @@ def _window_starts(total: int, length: int, count: int, generator: torch.Generat
 
 
 def _schedule(step: int, steps: int, warmup: int = 5) -> float:
-    """Learning-rate factor: linear warm-up over ``warmup`` steps, then cosine decay to zero."""
+    """Learning-rate factor: linear warm-up over ``warmup`` steps, then cosine decay to zero.
+
+    Not transformers' ``get_cosine_schedule_with_warmup``: that starts its decay after the
+    warm-up, which would change the measured defaults.
+    """
     return min(1.0, (step + 1) / warmup) * 0.5 * (1.0 + math.cos(math.pi * step / steps))
 
 

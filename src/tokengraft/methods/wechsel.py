@@ -52,17 +52,15 @@ from tokengraft.embeddings.static import (
 )
 from tokengraft.errors import TokengraftError
 from tokengraft.io.tensors import cached_tensors
-from tokengraft.methods.focus import plain_tokens, special_old
+from tokengraft.methods.common import global_estimate, plain_tokens, special_old, subword_mean
 from tokengraft.methods.registry import MethodInput, MethodSpec, Need, register
-from tokengraft.methods.subword_mean import subword_mean_rows
-from tokengraft.methods.tokenadapt import global_estimate
 
 log = logging.getLogger(__name__)
 
 
 def wechsel_rows(inp: MethodInput) -> torch.Tensor:
     """(N, D) WECHSEL rows for ``inp.to_compute``; subword mean where a token has no vector."""
-    out = subword_mean_rows(inp).double()  # (N, D): the fallback, overwritten below
+    out = subword_mean(inp.old, inp.pieces).double()  # (N, D): the fallback, overwritten below
     if len(inp.to_compute) == 0:
         return out.to(inp.old.dtype)
     source_words, source_vecs = word_space(inp, "source_corpus")
@@ -100,7 +98,16 @@ def wechsel_rows(inp: MethodInput) -> torch.Tensor:
 
 
 def word_space(inp: MethodInput, corpus_key: str) -> tuple[WordSequences, torch.Tensor]:
-    """The words of a corpus and their (W, dim) unit-norm static vectors, through the cache."""
+    """The words of a corpus and their unit-norm static vectors, through the cache.
+
+    Args:
+        inp: the method's input (corpora, ``dim``, ``window``, ``min_count``, seed, cache).
+        corpus_key: which corpus of ``inp.extras``: ``"corpus"`` or ``"source_corpus"``.
+
+    Returns:
+        The word sequences (words seen ``min_count`` times) and their (W, dim) vectors; the
+        vectors are cached as ``wechsel/words-<key>.safetensors``.
+    """
     texts = getattr(inp.extras, corpus_key)  # "corpus" or "source_corpus"
     params = inp.params
     dim, window, min_count = int(params["dim"]), int(params["window"]), int(params["min_count"])
@@ -128,6 +135,14 @@ def dictionary_pairs(
     """(source word id, target word id) pairs of dictionary entries whose words both have vectors.
 
     Each side is tried as given, lower-cased and title-cased, as in the WECHSEL code.
+
+    Args:
+        dictionary: (source word, target word) entries.
+        source_words: the source corpus's words, indexed by id.
+        target_words: the target corpus's words, indexed by id.
+
+    Returns:
+        Distinct id pairs, in dictionary order.
     """
     src_index = {w: i for i, w in enumerate(source_words)}
     tgt_index = {w: i for i, w in enumerate(target_words)}
@@ -151,6 +166,15 @@ def token_vectors(
     A word contains a token when the token is in the word's tokenisation with or without a leading
     space (arXiv 2112.06598, the variant without fastText subword information). Tokens in no word
     get a zero row.
+
+    Args:
+        tokenizer: the tokenizer whose tokens to embed.
+        words: the corpus's words and their counts.
+        word_vecs: (W, d) the words' vectors.
+        n_tokens: rows of the result; ids at or past it are ignored.
+
+    Returns:
+        (n_tokens, d) float32.
     """
     if tokenizer is None:
         raise TokengraftError("wechsel needs both tokenizers")

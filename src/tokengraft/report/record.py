@@ -54,6 +54,7 @@ class GraftReport:
     versions: dict[str, str] = field(default_factory=versions)
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as a JSON-ready dict, as written to ``report.json``."""
         return asdict(self)
 
 

@@ -33,6 +33,7 @@ class Alignment:
     old_vocab: CanonicalVocab
 
     def count(self, kind: RowSource) -> int:
+        """How many new rows are made the way ``kind`` says."""
         return sum(1 for s in self.source if s is kind)
 
     def anchors(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,7 +4,7 @@ One path with two backends. A Hugging Face directory (safetensors, sharded or no
 *streaming* (:class:`_Streamed`): only the embedding and head tensors are read into memory, every
 other tensor is copied through byte for byte. A GGUF file (or the packaged default) is loaded whole
 with ``transformers`` (:class:`_Loaded`, dequantised to fp32), grafted in memory, and saved. Both
-finish through :func:`tokengraft.graft.model.finish` and leave the same records behind. The
+finish through :func:`tokengraft.grafting.model.finish` and leave the same records behind. The
 output appears atomically and the input is never modified.
 """
 
@@ -23,9 +23,9 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from tokengraft import io
 from tokengraft.config import GraftConfig, Slot
 from tokengraft.errors import TokengraftError
-from tokengraft.graft.embeddings import EmbeddingGraft, graft_embeddings
-from tokengraft.graft.inputs import Resources, load_extras
-from tokengraft.graft.model import embedding_weights, finish, with_embeddings, write_records
+from tokengraft.grafting.embeddings import EmbeddingGraft, graft_embeddings
+from tokengraft.grafting.inputs import Resources, load_extras
+from tokengraft.grafting.model import embedding_weights, finish, with_embeddings, write_records
 from tokengraft.methods import get_method
 from tokengraft.report.record import GraftReport, build_report
 
@@ -39,15 +39,21 @@ def peak_rss_mb() -> float:
 
 @dataclass
 class _Timer:
-    """Wall seconds per named phase."""
+    """Wall seconds per named phase, and in all since the timer was made."""
 
     seconds: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
+    begun: float = field(default_factory=time.perf_counter)
 
     def lap(self, name: str) -> None:
+        """Record the time since the last lap (or the start) as phase ``name``."""
         now = time.perf_counter()
         self.seconds[name] = now - self.started
         self.started = now
+
+    def total(self) -> float:
+        """Seconds since the timer was made."""
+        return time.perf_counter() - self.begun
 
 
 class _Backend(Protocol):
@@ -163,7 +169,6 @@ def graft_pretrained(
         TokengraftError: bad input (see the messages).
     """
     timer = _Timer()
-    total = time.perf_counter()
     source = io.resolve_model(model, allow_pickle=allow_pickle)
     with io.atomic_output_dir(out, force=force) as tmp:
         old_tok = io.load_tokenizer(model)
@@ -181,16 +186,30 @@ def graft_pretrained(
         timer.lap("graft")
         warnings = backend.write(tmp, old_tok, new_tok, embeddings, progress)
         timer.lap("write")
-        report = build_report(
-            model=model,
-            new_tokenizer=new_tokenizer,
-            config=config,
-            counts=embeddings.counts(),
-            old_vocab_size=int(weights[Slot.INPUT].shape[0]),
-            tied=Slot.OUTPUT not in embeddings.weights,
-            seconds={**embeddings.seconds, **timer.seconds, "total": time.perf_counter() - total},
-            warnings=warnings,
-            peak_rss_mb=peak_rss_mb(),
-        )
+        old_vocab_size = int(weights[Slot.INPUT].shape[0])
+        report = _report(model, new_tokenizer, config, embeddings, old_vocab_size, warnings, timer)
         write_records(tmp, report, embeddings)
     return report
+
+
+def _report(
+    model: str,
+    new_tokenizer: str,
+    config: GraftConfig,
+    embeddings: EmbeddingGraft,
+    old_vocab_size: int,
+    warnings: tuple[str, ...],
+    timer: _Timer,
+) -> GraftReport:
+    """The report of a finished graft, its timings closed now and peak memory read now."""
+    return build_report(
+        model=model,
+        new_tokenizer=new_tokenizer,
+        config=config,
+        counts=embeddings.counts(),
+        old_vocab_size=old_vocab_size,
+        tied=Slot.OUTPUT not in embeddings.weights,
+        seconds={**embeddings.seconds, **timer.seconds, "total": timer.total()},
+        warnings=warnings,
+        peak_rss_mb=peak_rss_mb(),
+    )

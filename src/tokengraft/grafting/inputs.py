@@ -12,7 +12,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from tokengraft import io
 from tokengraft.config import NEED_FLAGS, Need, Slot
 from tokengraft.errors import TokengraftError
-from tokengraft.graft.model import embedding_weights
+from tokengraft.grafting.model import embedding_weights
 from tokengraft.methods import Donor, Extras
 
 
@@ -53,7 +53,11 @@ def load_extras(
         new_tok: the new tokenizer (a donor must use it).
         base_model: loads the base model when it is needed (called at most once).
     """
-    loaded = {need.value: _load_one(need, resources, new_tok, base_model) for need in needs}
+    for need in needs:  # every missing flag is reported before anything slow is loaded
+        if NEED_FLAGS[need] is not None and not getattr(resources, need.value):
+            raise TokengraftError(f"this method needs {NEED_FLAGS[need]}")
+    ordered = sorted(needs, key=lambda need: need is Need.MODEL)  # the base model last
+    loaded = {need.value: _load_one(need, resources, new_tok, base_model) for need in ordered}
     return Extras(cache_dir=resources.cache_dir, **loaded)
 
 

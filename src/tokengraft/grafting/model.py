@@ -1,7 +1,7 @@
 """Graft in memory: a Hugging Face model with new embedding matrices, tying and config ids.
 
 Tying is detected in one place (:func:`embedding_weights`); :func:`graft` applies
-:func:`~tokengraft.graft.embeddings.graft_embeddings` to a loaded model and finishes the result
+:func:`~tokengraft.grafting.embeddings.graft_embeddings` to a loaded model and finishes the result
 (tokenizer copy, chat template, vocabulary size, tie flag, special ids).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerB
 from tokengraft import io
 from tokengraft.config import GraftConfig, RowSource, Slot
 from tokengraft.errors import TokengraftError
-from tokengraft.graft.embeddings import EmbeddingGraft, graft_embeddings
+from tokengraft.grafting.embeddings import EmbeddingGraft, graft_embeddings
 from tokengraft.methods import Extras
 from tokengraft.report.card import model_card
 from tokengraft.report.record import GraftReport, build_report
@@ -74,6 +74,7 @@ class GraftResult:
         embeddings: the new matrices and per-row provenance.
         tied: whether the output head is tied to the input embeddings.
         warnings: problems worth telling the user (e.g. chat-template tokens missing).
+        config: the configuration the graft ran with.
     """
 
     model: PreTrainedModel
@@ -81,6 +82,7 @@ class GraftResult:
     embeddings: EmbeddingGraft
     tied: bool
     warnings: tuple[str, ...] = ()
+    config: GraftConfig = field(default_factory=GraftConfig)
 
     def save_pretrained(self, out: Path, report: GraftReport | None = None) -> None:
         """Write the checkpoint and what every graft leaves behind into the directory ``out``.
@@ -94,7 +96,7 @@ class GraftResult:
             report = build_report(
                 model="(in memory)",
                 new_tokenizer="(in memory)",
-                config=GraftConfig(),
+                config=self.config,
                 counts=self.embeddings.counts(),
                 old_vocab_size=len(self.embeddings.alignment.old_vocab),
                 tied=self.tied,
@@ -142,7 +144,7 @@ def graft(
     embeddings = graft_embeddings(
         embedding_weights(model), old_tok, new_tok, config, extras=extras, progress=progress
     )
-    return with_embeddings(model, old_tok, new_tok, embeddings)
+    return replace(with_embeddings(model, old_tok, new_tok, embeddings), config=config)
 
 
 def with_embeddings(

@@ -1,7 +1,7 @@
 """Grafting: new embedding rows (pure tensors), a grafted model in memory, disk to disk."""
 
-from tokengraft.graft.embeddings import EmbeddingGraft, graft_embeddings
-from tokengraft.graft.model import GraftResult, embedding_weights, graft, is_tied
+from tokengraft.grafting.embeddings import EmbeddingGraft, graft_embeddings
+from tokengraft.grafting.model import GraftResult, embedding_weights, graft, is_tied
 
 __all__ = [
     "EmbeddingGraft",

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import torch
 from transformers import PreTrainedTokenizerBase
 
 from tokengraft.config import GraftConfig, RowSource, Slot
 from tokengraft.errors import TokengraftError
-from tokengraft.methods import Extras, MethodInput, RefineInput, get_method
+from tokengraft.methods import Extras, MethodInput, MethodSpec, RefineInput, get_method
 from tokengraft.vocab import Alignment, align
 from tokengraft.vocab.spell import decompose
 
@@ -78,27 +79,59 @@ def graft_embeddings(
     spec = get_method(config.method)
     params = spec.resolve_params(config.params)
     extras = extras or Extras()
-    missing = extras.missing(spec.needs)
-    if missing:
+    if missing := extras.missing(spec.needs):
         raise TokengraftError(f"method {spec.name!r} needs: {', '.join(missing)}")
     timer = time.perf_counter()
     alignment = align(old_tok, new_tok, copy_shared=config.copy_shared)
     _check_vocab_fits(alignment, weights)
-    to_compute = alignment.to_compute
-    tokens = [alignment.new_vocab.tokens[i] for i in to_compute]
-    spelled = decompose(old_tok, alignment.old_vocab, tokens)
+    template = _method_input(
+        alignment,
+        old_tok,
+        new_tok,
+        seed=config.seed,
+        tied=Slot.OUTPUT not in weights and not config.untie,
+        progress=progress,
+        params=params,
+        extras=extras,
+    )
     seconds = {"align": time.perf_counter() - timer}
-    tied = Slot.OUTPUT not in weights and not config.untie
     if config.untie and Slot.OUTPUT not in weights:
         weights = {Slot.INPUT: weights[Slot.INPUT], Slot.OUTPUT: weights[Slot.INPUT]}
+    new_weights, method_seconds = _run_method(spec, template, weights, alignment)
+    seconds.update(method_seconds)
+    sources, pieces = _final_sources(alignment, template.pieces)
+    return EmbeddingGraft(
+        weights=new_weights, alignment=alignment, sources=sources, pieces=pieces, seconds=seconds
+    )
+
+
+def _method_input(
+    alignment: Alignment,
+    old_tok: PreTrainedTokenizerBase,
+    new_tok: PreTrainedTokenizerBase,
+    *,
+    seed: int,
+    tied: bool,
+    progress: bool,
+    params: Mapping[str, Any],
+    extras: Extras,
+) -> MethodInput:
+    """What the method reads, with every new token to compute spelled in old pieces.
+
+    ``old`` and ``slot`` are placeholders: :func:`_run_method` sets them per slot. The one
+    generator is shared by the slots (``replace`` keeps it), so the output slot's draws continue
+    the input slot's stream.
+    """
+    to_compute = alignment.to_compute
+    tokens = [alignment.new_vocab.tokens[i] for i in to_compute]
     anchor_new, anchor_old = alignment.anchors()
-    template = MethodInput(
-        old=torch.empty(0, 0),  # replaced per slot
+    return MethodInput(
+        old=torch.empty(0, 0),
         slot=Slot.INPUT,
         to_compute=torch.tensor(to_compute, dtype=torch.long),
-        pieces=spelled,
+        pieces=decompose(old_tok, alignment.old_vocab, tokens),
         n_new=len(alignment.source),
-        generator=torch.Generator().manual_seed(config.seed),
+        generator=torch.Generator().manual_seed(seed),
         tied=tied,
         progress=progress,
         tokens=tokens,
@@ -109,12 +142,26 @@ def graft_embeddings(
         params=params,
         extras=extras,
     )
+
+
+def _run_method(
+    spec: MethodSpec,
+    template: MethodInput,
+    weights: Mapping[Slot, torch.Tensor],
+    alignment: Alignment,
+) -> tuple[dict[Slot, torch.Tensor], dict[str, float]]:
+    """Run the method on each slot, then its refine pass if it has one.
+
+    Returns:
+        slot -> (V_new, D) assembled matrix, and the wall seconds of ``method`` (and ``refine``).
+    """
+    to_compute = alignment.to_compute
     timer = time.perf_counter()
     new_weights = {
         slot: _assemble(old, alignment, to_compute, spec.fn(replace(template, old=old, slot=slot)))
         for slot, old in weights.items()
     }
-    seconds["method"] = time.perf_counter() - timer
+    seconds = {"method": time.perf_counter() - timer}
     if spec.refine is not None and to_compute:
         timer = time.perf_counter()
         refined = spec.refine(RefineInput.of(template, new_weights))
@@ -123,10 +170,7 @@ def graft_embeddings(
             for slot in new_weights
         }
         seconds["refine"] = time.perf_counter() - timer
-    sources, pieces = _final_sources(alignment, to_compute, spelled)
-    return EmbeddingGraft(
-        weights=new_weights, alignment=alignment, sources=sources, pieces=pieces, seconds=seconds
-    )
+    return new_weights, seconds
 
 
 def _check_vocab_fits(alignment: Alignment, weights: Mapping[Slot, torch.Tensor]) -> None:
@@ -158,11 +202,15 @@ def _assemble(
 
 
 def _final_sources(
-    alignment: Alignment, to_compute: list[int], spelled: list[list[int] | None]
+    alignment: Alignment, spelled: Sequence[Sequence[int] | None]
 ) -> tuple[tuple[RowSource, ...], tuple[tuple[int, ...] | None, ...]]:
+    """Per new id, how its row was made and the old pieces spelling it.
+
+    A token the method was asked for but that no old pieces spell is marked ``FALLBACK``.
+    """
     sources = list(alignment.source)
     pieces: list[tuple[int, ...] | None] = [None] * len(sources)
-    for new_id, ids in zip(to_compute, spelled, strict=True):
+    for new_id, ids in zip(alignment.to_compute, spelled, strict=True):
         if ids:
             pieces[new_id] = tuple(ids)
         else:
