@@ -239,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     subset = args.results / omp_subset.RESULTS.relative_to(RESULTS)
     if subset.is_file():
         text += "\n" + omp_subset.section(json.loads(subset.read_text(encoding="utf-8"))) + "\n"
+    from bench import vocab_ops
+
+    vocab = args.results / vocab_ops.RESULTS.relative_to(RESULTS)
+    if vocab.is_file():
+        text += "\n" + vocab_ops.section(json.loads(vocab.read_text(encoding="utf-8")))
     records.write_text(args.out, text)
     print(f"wrote {args.out} ({len(all_results)} scenario(s))")
     return 0

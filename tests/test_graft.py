@@ -162,10 +162,12 @@ def test_registered_methods_are_well_formed():
         assert spec.fn.__module__ == f"tokengraft.methods.{name}", "one module per method"
         assert spec.summary.strip() and "\n" not in spec.summary, name
         assert all(isinstance(n, Need) and n in NEED_FLAGS for n in spec.needs), name
-        for key, default in spec.params.items():
+        for key, param in spec.params.items():
             assert key.isidentifier() and key == key.lower(), (name, key)
-            assert isinstance(default, bool | int | float | str), (name, key, default)
-        assert spec.resolve_params({}) == dict(spec.params)
+            assert isinstance(param.default, param.type), (name, key, param.default)
+            assert param.check(param.default, key) == param.default, (name, key)
+            assert param.help.strip() and "\n" not in param.help, (name, key)
+        assert spec.resolve_params({}) == spec.defaults()
         assert json.loads(json.dumps(spec.to_dict())) == spec.to_dict()
         assert spec.refine is None or callable(spec.refine)
 

@@ -141,6 +141,11 @@ def _allowed(module: str, prefixes: tuple[str, ...]) -> bool:
     [
         ("io", ("tokengraft.io", "tokengraft.config", "tokengraft.errors")),
         ("vocab", ("tokengraft.vocab", "tokengraft.config", "tokengraft.errors")),
+        (  # the training layer: below methods and grafting, above io, eval and vocab
+            "tune",
+            ("tokengraft.tune", "tokengraft.io", "tokengraft.eval", "tokengraft.vocab")
+            + ("tokengraft.config", "tokengraft.errors", "tokengraft.version"),
+        ),
     ],
 )
 def test_bottom_layers_import_nothing_above_them(layer, allowed):

@@ -86,8 +86,8 @@ def test_streamed_and_loaded_backends_agree(
     used = []
 
     def recording(make):
-        def backend(source):
-            used.append(make(source))
+        def backend(source, **options):
+            used.append(make(source, **options))
             return used[-1]
 
         return backend

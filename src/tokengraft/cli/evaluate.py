@@ -8,8 +8,16 @@ from typing import Annotated
 
 import typer
 
-from tokengraft.cli.options import AllowPickle, AsJson, Model, Quiet
+from tokengraft.cli.options import (
+    AllowPickle,
+    AsJson,
+    Model,
+    Quiet,
+    TokenizerEncoding,
+    check_positive,
+)
 from tokengraft.config import EvalConfig
+from tokengraft.errors import TokengraftError
 
 app = typer.Typer(help="Evaluate models (bits per byte) and tokenizers.", no_args_is_help=True)
 
@@ -20,7 +28,8 @@ def eval_model_cmd(
     texts: Annotated[list[Path], typer.Option("--texts", help="UTF-8 text files.")],
     as_json: AsJson = False,
     window: Annotated[
-        int | None, typer.Option(help="Tokens per forward pass (default: 512, capped by the context).")
+        int | None,
+        typer.Option(help="Tokens per forward pass (default: 512, capped by the context)."),
     ] = None,
     stride: Annotated[int | None, typer.Option(help="Window stride (default: window/2).")] = None,
     batch_size: Annotated[
@@ -36,14 +45,12 @@ def eval_model_cmd(
     from tokengraft import io
     from tokengraft.eval.lm import score_texts
 
+    check_positive(max_bytes, "--max-bytes")
+    source = io.resolve_model(model, allow_pickle=allow_pickle)
     docs = io.read_texts(texts, max_bytes=max_bytes)
-    lm = io.load_model(model, allow_pickle=allow_pickle)
-    if window is None:
-        context = getattr(lm.config, "max_position_embeddings", None) or EvalConfig.window
-        window = min(EvalConfig.window, int(context))
-    stride = stride if stride is not None else max(1, window // 2)
-    cfg = EvalConfig(window=window, stride=stride, batch_size=batch_size, max_bytes=max_bytes)
+    cfg = _eval_config(io.model_context(source), window, stride, batch_size, max_bytes)
     tok = io.load_tokenizer(model)
+    lm = io.load_model(source, allow_pickle=allow_pickle, progress=not quiet)
     result = score_texts(lm, tok, docs, cfg, progress=not quiet)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
@@ -55,6 +62,30 @@ def eval_model_cmd(
         )
 
 
+def _eval_config(
+    context: int | None,
+    window: int | None,
+    stride: int | None,
+    batch_size: int,
+    max_bytes: int | None,
+) -> EvalConfig:
+    """The evaluation settings, checked against the model's context before the model is loaded.
+
+    Raises:
+        TokengraftError: a window longer than the context, or a bad stride or batch size.
+    """
+    from tokengraft.eval.metrics import window_spans
+
+    if window is None:
+        window = min(EvalConfig.window, context or EvalConfig.window)
+    if context is not None and window > context:
+        raise TokengraftError(f"--window {window} exceeds the model's context of {context} tokens")
+    stride = stride if stride is not None else max(1, window // 2)
+    window_spans(0, window, stride)  # validates window and stride
+    check_positive(batch_size, "--batch-size")
+    return EvalConfig(window=window, stride=stride, batch_size=batch_size, max_bytes=max_bytes)
+
+
 @app.command("tokenizer")
 def eval_tokenizer_cmd(
     tokenizers: Annotated[list[str], typer.Argument(help="Tokenizers to compare.")],
@@ -63,14 +94,17 @@ def eval_tokenizer_cmd(
     max_bytes: Annotated[
         int | None, typer.Option(help="Use only the first N bytes of a file.")
     ] = None,
+    encoding: TokenizerEncoding = None,
 ) -> None:
     """Fertility, bytes per token, Renyi efficiency and round-trip of each tokenizer."""
     from tokengraft import io
     from tokengraft.eval.tokenizer import evaluate_tokenizer
 
+    check_positive(max_bytes, "--max-bytes")
     docs = io.read_texts(texts, max_bytes=max_bytes)
     results = {
-        spec: evaluate_tokenizer(io.load_tokenizer(spec), docs).to_dict() for spec in tokenizers
+        spec: evaluate_tokenizer(io.load_tokenizer(spec, encoding=encoding), docs).to_dict()
+        for spec in tokenizers
     }
     if as_json:
         typer.echo(json.dumps(results, indent=2))

@@ -8,12 +8,20 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tokengraft.cli.export import (
+    DEFAULT_TYPE,
+    GGUFFlag,
+    GGUFTypeFlag,
+    check_gguf_flag,
+    write_checkpoint_gguf,
+)
 from tokengraft.cli.options import (
     AllowPickle,
     AsJson,
     Force,
     Model,
     Quiet,
+    TokenizerEncoding,
     load_config_file,
     parse_params,
 )
@@ -35,7 +43,9 @@ Donor = Annotated[str | None, typer.Option(help="Donor model using NEW_TOKENIZER
 Corpus = Annotated[list[Path], typer.Option(help="Target-language text file(s).")]
 SourceCorpus = Annotated[list[Path], typer.Option(help="Text file(s) in the model's language.")]
 Dictionary = Annotated[Path | None, typer.Option(help="source<TAB>target word pairs.")]
-AuxModel = Annotated[str | None, typer.Option(help="Auxiliary embedding model dir.")]
+AuxModel = Annotated[
+    str | None, typer.Option(help="Auxiliary embedding model dir, or all-minilm-l6-v2.")
+]
 MaxCorpusBytes = Annotated[int | None, typer.Option(help="Bytes read per corpus file.")]
 Untie = Annotated[bool, typer.Option(help="Give a tied model its own output head.")]
 
@@ -57,6 +67,9 @@ def graft_cmd(
     untie: Untie = False,
     force: Force = False,
     allow_pickle: AllowPickle = False,
+    encoding: TokenizerEncoding = None,
+    gguf: GGUFFlag = False,
+    gguf_type: GGUFTypeFlag = DEFAULT_TYPE,
     quiet: Quiet = False,
 ) -> None:
     """Replace MODEL's tokenizer by NEW_TOKENIZER and write a Hugging Face checkpoint to OUT."""
@@ -65,6 +78,8 @@ def graft_cmd(
     from tokengraft.io.cache import cache_dir
 
     cfg = _graft_config(config, method=method, seed=seed, untie=untie, params=param)
+    if gguf:
+        check_gguf_flag(model, new_tokenizer, gguf_type, encoding)
     resources = Resources(
         donor=donor,
         corpus=tuple(corpus),
@@ -83,8 +98,11 @@ def graft_cmd(
         allow_pickle=allow_pickle,
         progress=not quiet,
         resources=resources,
+        encoding=encoding,
     )
     _echo_report(out, report)
+    if gguf:
+        write_checkpoint_gguf(out, gguf_type)
 
 
 def _graft_config(
@@ -119,7 +137,8 @@ def _graft_config(
         cfg = GraftConfig(**fields)
     except TypeError as exc:
         raise TokengraftError(f"bad graft config: {exc}") from None
-    get_method(cfg.method)  # fail fast on an unknown name, before loading any model
+    # fail fast on an unknown method or a bad parameter, before loading any model
+    get_method(cfg.method).resolve_params(cfg.params)
     return cfg
 
 

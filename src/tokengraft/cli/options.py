@@ -14,10 +14,20 @@ Model = Annotated[str, typer.Argument(help="HF directory, .gguf file, or 'smollm
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 Force = Annotated[bool, typer.Option(help="Replace a non-empty OUT.")]
-AllowPickle = Annotated[bool, typer.Option(help="Allow pickle (.bin) weights.")]
+AllowPickle = Annotated[
+    bool, typer.Option(help="Allow pickle (.bin) weights, for the model and a donor.")
+]
+TokenizerEncoding = Annotated[
+    str | None,
+    typer.Option(
+        "--encoding",
+        help="Encoding of a tiktoken file: cl100k_base, o200k_base, qwen, qwen3.5, llama3 "
+        "(default: recognised by its rank table).",
+    ),
+]
 
 # Options that take several files, as in `--texts a.txt b.txt` (click options take one value each).
-MULTI_VALUE = frozenset({"--texts", "--corpus", "--source-corpus"})
+MULTI_VALUE = frozenset({"--texts", "--corpus", "--source-corpus", "--eval-texts"})
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -32,6 +42,16 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             params[key] = value
     return params
+
+
+def check_positive(value: int | None, flag: str) -> None:
+    """Refuse a count flag below 1 before any work starts (None: the flag was not given).
+
+    Raises:
+        TokengraftError: ``<flag> must be positive, got <value>``.
+    """
+    if value is not None and value < 1:
+        raise TokengraftError(f"{flag} must be positive, got {value}")
 
 
 def load_config_file(path: Path | None) -> dict[str, Any]:

@@ -200,7 +200,7 @@ def finish(
         The finished tokenizer and the warnings worth telling the user.
     """
     tokenizer = copy.deepcopy(new_tok)
-    warnings = tuple(carry_chat_template(old_tok, tokenizer))
+    warnings = tuple(carry_chat_template(old_tok, tokenizer) + missing_roles(old_tok, tokenizer))
     present = [c for c in configs if c is not None]
     for cfg in present:
         if isinstance(cfg, PretrainedConfig):
@@ -228,16 +228,34 @@ def carry_chat_template(
         + ", ".join(missing)
         + " (add them as special tokens, e.g. train-tokenizer adds the model's special tokens)"
     )
-    log.warning(message)
+    log.info(message)  # returned as a warning; the caller shows it once
     return [message]
+
+
+def missing_roles(old_tok: PreTrainedTokenizerBase, new_tok: PreTrainedTokenizerBase) -> list[str]:
+    """Warnings for a new tokenizer without an end-of-text token, or without the model's bos.
+
+    Without eos, generation never stops by itself; without bos, a model trained to see one
+    first reads text it was not trained on. Both configs then hold null for that id.
+    """
+    warnings = []
+    for role, why in (("eos", "generation will not stop by itself"), ("bos", "")):
+        old, new = getattr(old_tok, f"{role}_token", None), getattr(new_tok, f"{role}_token", None)
+        if new is None and (old is not None or role == "eos"):
+            had = f" (the model's is {old})" if old is not None else ""
+            warnings.append(
+                f"the new tokenizer has no {role} token{had}; {role}_token_id is null"
+                + (f", {why}" if why else "")
+            )
+    return warnings
 
 
 def update_special_ids(
     configs: list[Any], new_tok: PreTrainedTokenizerBase, alignment: Alignment
 ) -> None:
-    """Rewrite bos/eos/pad token ids of each config object in place."""
+    """Rewrite bos/eos/pad/unk token ids of each config object in place (null where none)."""
     for cfg in configs:
-        for attr in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        for attr in ("bos_token_id", "eos_token_id", "pad_token_id", "unk_token_id"):
             if hasattr(cfg, attr):
                 setattr(cfg, attr, remap_special_id(getattr(cfg, attr), attr, new_tok, alignment))
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import resource
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -21,7 +21,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from tokengraft import io
-from tokengraft.config import GraftConfig, Slot
+from tokengraft.config import GraftConfig, Need, Slot
 from tokengraft.errors import TokengraftError
 from tokengraft.grafting.embeddings import EmbeddingGraft, graft_embeddings
 from tokengraft.grafting.inputs import Resources, load_extras
@@ -72,10 +72,12 @@ class _Backend(Protocol):
 
 
 class _Loaded:
-    """A model loaded whole (GGUF, packaged): grafted in memory and saved."""
+    """A model loaded whole (GGUF, packaged, pickle weights): grafted in memory and saved."""
 
-    def __init__(self, source: io.ModelSource) -> None:
-        self.model = io.load_model(source)
+    def __init__(
+        self, source: io.ModelSource, *, allow_pickle: bool = False, progress: bool = True
+    ) -> None:
+        self.model = io.load_model(source, allow_pickle=allow_pickle, progress=progress)
 
     def weights(self) -> dict[Slot, torch.Tensor]:
         return embedding_weights(self.model)
@@ -92,22 +94,23 @@ class _Loaded:
         progress: bool,
     ) -> tuple[str, ...]:
         result = with_embeddings(self.model, old_tok, new_tok, embeddings)
-        io.save_pretrained(result.model, result.tokenizer, out)
+        io.save_pretrained(result.model, result.tokenizer, out, progress=progress)
         return result.warnings
 
 
 class _Streamed:
     """A Hugging Face directory: embedding tensors read alone, the rest copied byte for byte."""
 
-    def __init__(self, source: io.ModelSource) -> None:
+    def __init__(self, source: io.ModelSource, *, progress: bool = True) -> None:
         self.source = source
+        self.progress = progress
         self.names = io.embedding_names(source.path)
 
     def weights(self) -> dict[Slot, torch.Tensor]:
         return io.read_embeddings(self.source.path, self.names)
 
     def full_model(self) -> PreTrainedModel:
-        return io.load_model(self.source)
+        return io.load_model(self.source, progress=self.progress)
 
     def write(
         self,
@@ -135,8 +138,11 @@ class _Streamed:
         return warnings
 
 
-def _backend(source: io.ModelSource) -> _Backend:
-    return _Streamed(source) if source.kind is io.ModelKind.HF_DIR else _Loaded(source)
+def _backend(source: io.ModelSource, *, allow_pickle: bool, progress: bool) -> _Backend:
+    """Streaming for a safetensors checkpoint; anything else (GGUF, pickle) is loaded whole."""
+    if source.kind is io.ModelKind.HF_DIR and io.has_safetensors(source.path):
+        return _Streamed(source, progress=progress)
+    return _Loaded(source, allow_pickle=allow_pickle, progress=progress)
 
 
 def graft_pretrained(
@@ -149,6 +155,7 @@ def graft_pretrained(
     allow_pickle: bool = False,
     progress: bool = False,
     resources: Resources | None = None,
+    encoding: str | None = None,
 ) -> GraftReport:
     """Graft ``new_tokenizer`` onto ``model`` and write the result to ``out``.
 
@@ -158,28 +165,36 @@ def graft_pretrained(
         out: the output directory (created atomically; must not exist or be empty unless force).
         config: method, seed and parameters.
         force: replace an existing non-empty ``out``.
-        allow_pickle: allow pickle (``pytorch_model.bin``) weights.
+        allow_pickle: allow pickle (``pytorch_model.bin``) weights, for the model and the donor.
         progress: show progress bars.
         resources: paths to what the method needs beyond the model (donor, corpus, ...).
+        encoding: the encoding of a tiktoken ``new_tokenizer`` (default: recognised by ranks).
 
     Returns:
         The :class:`GraftReport` also written to ``out/report.json``.
 
     Raises:
-        TokengraftError: bad input (see the messages).
+        TokengraftError: bad input (see the messages); parameters, resource flags and the
+            output directory are checked before anything is loaded.
     """
     timer = _Timer()
+    spec = get_method(config.method)
+    spec.resolve_params(config.params)
+    resources = replace(resources or Resources(), allow_pickle=allow_pickle)
+    resources.check(spec.needs)
     source = io.resolve_model(model, allow_pickle=allow_pickle)
-    with io.atomic_output_dir(out, force=force) as tmp:
+    protect = [source.path, Path(new_tokenizer), *resources.paths()]
+    with io.atomic_output_dir(out, force=force, protect=protect) as tmp:
         old_tok = io.load_tokenizer(model)
-        new_tok = io.load_tokenizer(new_tokenizer)
+        new_tok = io.load_tokenizer(new_tokenizer, encoding=encoding)
         timer.lap("load_tokenizers")
-        backend = _backend(source)
-        weights = backend.weights()
-        timer.lap("load_model")
-        needs = get_method(config.method).needs
-        extras = load_extras(needs, resources or Resources(), new_tok, backend.full_model)
+        extras = load_extras(spec.needs, resources, new_tok)  # all but the base model
         timer.lap("load_resources")
+        backend = _backend(source, allow_pickle=allow_pickle, progress=progress)
+        weights = backend.weights()
+        if Need.MODEL in spec.needs:
+            extras = replace(extras, model=backend.full_model())
+        timer.lap("load_model")
         embeddings = graft_embeddings(
             weights, old_tok, new_tok, config, extras=extras, progress=progress
         )

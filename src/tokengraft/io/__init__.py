@@ -26,10 +26,11 @@ from tokengraft.io.checkpoint import (
     rewrite_checkpoint,
     safetensors_index,
 )
+from tokengraft.io.gguf_writer import GGUFType, write_gguf
 from tokengraft.io.models import (
     ModelConfigs,
+    has_safetensors,
     load_configs,
-    load_encoder,
     save_configs,
     save_pretrained,
 )
@@ -37,8 +38,10 @@ from tokengraft.io.packaged import PACKAGED_MODELS, PackagedModel, packaged_mode
 from tokengraft.io.resolve import (
     ModelKind,
     ModelSource,
+    load_encoder,
     load_model,
     load_tokenizer,
+    model_context,
     resolve_model,
 )
 from tokengraft.io.tensors import cache_key, cached_tensors, load_tensors, save_tensors
@@ -49,6 +52,7 @@ __all__ = [
     "GPT4_SPLIT_PATTERN",
     "PACKAGED_MODELS",
     "EmbeddingNames",
+    "GGUFType",
     "ModelConfigs",
     "ModelKind",
     "ModelSource",
@@ -60,11 +64,13 @@ __all__ = [
     "cache_key",
     "cached_tensors",
     "embedding_names",
+    "has_safetensors",
     "load_configs",
     "load_encoder",
     "load_model",
     "load_tensors",
     "load_tokenizer",
+    "model_context",
     "packaged_model_path",
     "read_dictionary",
     "read_embeddings",
@@ -79,6 +85,7 @@ __all__ = [
     "save_tensors",
     "save_tokenizer",
     "write_bytes",
+    "write_gguf",
     "write_json",
     "write_text",
 ]

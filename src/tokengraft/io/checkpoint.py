@@ -22,7 +22,7 @@ from transformers import (
 from tokengraft.config import Slot
 from tokengraft.errors import TokengraftError
 from tokengraft.io.atomic import write_json
-from tokengraft.io.errors import reraise
+from tokengraft.io.errors import reraise, writing
 
 INDEX_FILE = "model.safetensors.index.json"
 
@@ -336,17 +336,14 @@ def _write_shard(
         offset += e.nbytes
     blob = json.dumps(header, separators=(",", ":")).encode()
     blob += b" " * (-len(blob) % 8)
-    try:
-        with path.open("wb") as out:
-            out.write(struct.pack("<Q", len(blob)) + blob)
-            for e in entries:
-                if isinstance(e.source, torch.Tensor):
-                    out.write(_tensor_bytes(e.source))
-                else:
-                    _copy_range(e.source, out, buf)
-                bar.update(e.nbytes)
-    except OSError as exc:  # a read error of a source file (named in exc) or a full disk
-        raise TokengraftError(f"cannot write {path}: {exc}") from exc
+    with writing("checkpoint shard", path), path.open("wb") as out:
+        out.write(struct.pack("<Q", len(blob)) + blob)
+        for e in entries:
+            if isinstance(e.source, torch.Tensor):
+                out.write(_tensor_bytes(e.source))
+            else:
+                _copy_range(e.source, out, buf)
+            bar.update(e.nbytes)
 
 
 def _itemsize(dtype: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,11 +16,29 @@ from tokengraft.errors import TokengraftError
 READ_ERRORS: tuple[type[Exception], ...] = (OSError, ValueError, RuntimeError, KeyError)
 READ_ERRORS += (IndexError, EOFError, SafetensorError, DecodeError)
 
+# How Rust libraries (safetensors, tokenizers) spell an OS error in their messages:
+# `Os { code: 28, kind: StorageFull, message: "No space left on device" }` or `... (os error 28)`.
+_RUST_OS_MESSAGE = re.compile(r'Os \{ code: \d+, kind: \w+, message: "([^"]+)" \}')
+_RUST_OS_ERROR = re.compile(r"([^:(]+?) \(os error \d+\)")
+
 
 def one_line(exc: BaseException) -> str:
     """The first line of an exception's message (its type name when it has none), capped."""
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:300]
+
+
+def os_cause(exc: BaseException) -> str | None:
+    """The operating system's reason a write failed (``No space left on device``), or None.
+
+    Python's ``OSError`` gives it as ``strerror``; safetensors and tokenizers (Rust) raise their
+    own exception types with the OS error inside the message.
+    """
+    if isinstance(exc, OSError):
+        return exc.strerror or one_line(exc)
+    text = str(exc)
+    found = _RUST_OS_MESSAGE.search(text) or _RUST_OS_ERROR.search(text)
+    return found.group(1).strip() if found else None
 
 
 @contextmanager
@@ -35,8 +54,18 @@ def reraise(what: str, path: Path | str, hint: str = "") -> Iterator[None]:
 
 @contextmanager
 def writing(what: str, path: Path | str) -> Iterator[None]:
-    """Re-raise an ``OSError`` while writing as ``cannot write <what> <path>: <cause>``."""
+    """Re-raise a failed write as ``cannot write <what> <path>: <cause>``.
+
+    The cause is the operating system's (disk full, read-only file system, permission denied),
+    whether Python or a Rust library (safetensors, tokenizers) saw it. Any other exception is not
+    a failed write and passes through.
+    """
     try:
         yield
-    except OSError as exc:
-        raise TokengraftError(f"cannot write {what} {path}: {one_line(exc)}") from exc
+    except TokengraftError:
+        raise
+    except Exception as exc:
+        cause = os_cause(exc)
+        if cause is None:
+            raise
+        raise TokengraftError(f"cannot write {what} {path}: {cause}") from exc

@@ -5,7 +5,10 @@ Paths only; names (packaged models) are resolved above, in :mod:`tokengraft.io.r
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +40,7 @@ def check_model_dir(path: Path, *, allow_pickle: bool) -> None:
     """
     if not (path / "config.json").is_file():
         raise TokengraftError(f"{path} is not a model directory: it has no config.json")
-    if any(path.glob("*.safetensors")) or (path / INDEX_FILE).is_file():
+    if has_safetensors(path):
         return
     if any(path.glob("pytorch_model*.bin")):
         if allow_pickle:
@@ -49,7 +52,34 @@ def check_model_dir(path: Path, *, allow_pickle: bool) -> None:
     raise TokengraftError(f"{path} is not a model directory: it has no *.safetensors weights")
 
 
-def load_gguf_model(path: Path) -> PreTrainedModel:
+def has_safetensors(path: Path) -> bool:
+    """Whether the model directory ``path`` has safetensors weights (one file or an index)."""
+    return any(path.glob("*.safetensors")) or (path / INDEX_FILE).is_file()
+
+
+@contextmanager
+def progress_bars(show: bool) -> Iterator[None]:
+    """Show or hide the progress bars ``transformers`` draws while it loads a model.
+
+    Its own bars follow a switch of its logging module; the GGUF dequantisation bar is a plain
+    ``tqdm`` in its module, replaced by a disabled one for the duration.
+    """
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    bar = gguf_utils.tqdm
+    (hf_logging.enable_progress_bar if show else hf_logging.disable_progress_bar)()
+    if not show:
+        gguf_utils.tqdm = functools.partial(bar, disable=True)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = bar
+        (hf_logging.enable_progress_bar if was_on else hf_logging.disable_progress_bar)()
+
+
+def load_gguf_model(path: Path, *, progress: bool = True) -> PreTrainedModel:
     """A causal LM from a GGUF file, dequantised to float32, in eval mode.
 
     The quantizer transformers attaches is dropped so that ``save_pretrained`` works on it.
@@ -59,7 +89,7 @@ def load_gguf_model(path: Path) -> PreTrainedModel:
     """
     check_gguf_magic(path)
     logger.info("loading %s (GGUF, dequantised to float32)", path)
-    with reraise("GGUF model", path, " (corrupt or truncated?)"):
+    with reraise("GGUF model", path, " (corrupt or truncated?)"), progress_bars(progress):
         model = AutoModelForCausalLM.from_pretrained(
             path.parent, gguf_file=path.name, dtype=torch.float32, local_files_only=True
         )
@@ -67,7 +97,9 @@ def load_gguf_model(path: Path) -> PreTrainedModel:
     return model.float().eval()
 
 
-def load_model_dir(path: Path, *, allow_pickle: bool = False) -> PreTrainedModel:
+def load_model_dir(
+    path: Path, *, allow_pickle: bool = False, progress: bool = True
+) -> PreTrainedModel:
     """A causal LM from a Hugging Face directory, in float32, eval mode.
 
     Raises:
@@ -75,22 +107,32 @@ def load_model_dir(path: Path, *, allow_pickle: bool = False) -> PreTrainedModel
             missing, truncated or corrupt file.
     """
     check_model_dir(path, allow_pickle=allow_pickle)
-    has_safetensors = any(path.glob("*.safetensors"))
-    if has_safetensors:
+    safetensors = has_safetensors(path)
+    if safetensors:
         safetensors_index(path)  # names a truncated shard before transformers fails
     logger.info("loading %s (float32)", path)
-    with reraise("model", path):
+    with reraise("model", path), progress_bars(progress):
         model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=torch.float32, local_files_only=True, use_safetensors=has_safetensors
+            path, dtype=torch.float32, local_files_only=True, use_safetensors=safetensors
         )
     return model.float().eval()
 
 
-def save_pretrained(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path) -> None:
-    """Save weights (safetensors), config, generation config and tokenizer into dir ``out``."""
+def save_pretrained(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    out: Path,
+    *,
+    progress: bool = True,
+) -> None:
+    """Save weights (safetensors), config, generation config and tokenizer into dir ``out``.
+
+    Raises:
+        TokengraftError: ``cannot write checkpoint to <out>: <cause>`` (disk full, read-only).
+    """
     drop_gguf_quantizer(model)
     tokenizer.init_kwargs.pop("gguf_file", None)
-    with writing("checkpoint to", out):
+    with writing("checkpoint to", out), progress_bars(progress):
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
 
@@ -133,12 +175,21 @@ def save_configs(configs: ModelConfigs, out: Path) -> None:
             configs.generation.save_pretrained(out)
 
 
-def load_encoder(spec: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """An auxiliary text-embedding model (``AutoModel``) and its tokenizer from an HF directory."""
+def load_encoder(
+    spec: str, *, allow_pickle: bool = False
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """An auxiliary text-embedding model (``AutoModel``) and its tokenizer from an HF directory.
+
+    Raises:
+        TokengraftError: not a model directory, or pickle weights without ``allow_pickle``.
+    """
     path = Path(spec)
     if not (path / "config.json").is_file():
         raise TokengraftError(f"{spec} is not a Hugging Face model directory (no config.json)")
+    check_model_dir(path, allow_pickle=allow_pickle)
     with reraise("encoder model", path):
-        model = AutoModel.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+        model = AutoModel.from_pretrained(
+            path, local_files_only=True, dtype=torch.float32, use_safetensors=has_safetensors(path)
+        )
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     return model.eval(), tokenizer

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import gzip
+import json
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,33 +15,41 @@ from transformers import (
     PreTrainedTokenizerBase,
     PreTrainedTokenizerFast,
 )
-from transformers.convert_slow_tokenizer import TikTokenConverter, generate_merges
+from transformers.convert_slow_tokenizer import generate_merges
 
 from tokengraft.errors import TokengraftError
+from tokengraft.io.encodings import CL100K_PATTERN
 from tokengraft.io.errors import one_line, reraise, writing
 from tokengraft.io.gguf import check_gguf_magic
+from tokengraft.io.tiktoken import is_tekken, tekken_tokenizer, tiktoken_tokenizer
 
 logger = logging.getLogger(__name__)
 
-# The cl100k (GPT-4) pre-tokenisation regex, the default split of tiktoken BPE files.
-GPT4_SPLIT_PATTERN = (
-    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"""
-    r"""| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+GPT4_SPLIT_PATTERN = CL100K_PATTERN  # the default split of unrecognised tiktoken files
+_FORMATS = (
+    "a tokenizer.json, a SentencePiece .model, a tiktoken file, Mistral's tekken.json, "
+    "a .gguf file or a model directory"
 )
-_TIKTOKEN_LINE = re.compile(rb"[A-Za-z0-9+/=]+ \d+\r?\n")
+_BASE64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 # ----------------------------------------------------------------------------------- tokenizers
 
 
 def load_tokenizer_path(
-    path: Path, *, pattern: str | None = None, special_tokens: Sequence[str] = ()
+    path: Path,
+    *,
+    pattern: str | None = None,
+    special_tokens: Sequence[str] = (),
+    encoding: str | None = None,
 ) -> PreTrainedTokenizerFast:
     """Load a tokenizer from a path of any supported format, as a fast tokenizer.
 
     Args:
-        path: an HF directory, a ``tokenizer.json``, a SentencePiece ``.model``, a ``.gguf`` file
-            or a tiktoken BPE file (``*.tiktoken[.gz]``).
-        pattern: pre-tokenisation regex for tiktoken files (default: GPT-4's cl100k pattern).
-        special_tokens: for tiktoken files, special tokens appended after the ranked tokens.
+        path: an HF directory, a ``tokenizer.json``, Mistral's ``tekken.json``, a SentencePiece
+            ``.model``, a ``.gguf`` file or a tiktoken BPE file (``*.tiktoken[.gz]``).
+        pattern: pre-tokenisation regex for tiktoken files (default: the recognised encoding's,
+            else GPT-4's cl100k pattern).
+        special_tokens: for unrecognised tiktoken files, special tokens appended after the ranks.
+        encoding: for tiktoken files, the encoding's name (default: recognised by the ranks).
 
     Raises:
         TokengraftError: the tokenizer is missing, unreadable or of an unknown format.
@@ -52,7 +58,12 @@ def load_tokenizer_path(
     if path.is_dir():
         tok = load_tokenizer_dir(path)
     else:
-        tok = _load_tokenizer_file(path, pattern or GPT4_SPLIT_PATTERN, special_tokens)
+        kind = {".json": "json", ".gguf": "gguf"}.get(path.suffix) or _sniff_tokenizer_file(path)
+        if kind == "tiktoken":
+            return tiktoken_tokenizer(
+                path, encoding=encoding, pattern=pattern, special_tokens=special_tokens
+            )
+        tok = _load_tokenizer_file(path, kind)
     if not isinstance(tok, PreTrainedTokenizerFast):
         raise TokengraftError(f"{path} did not give a fast tokenizer; pass its tokenizer.json")
     return tok
@@ -65,21 +76,18 @@ def save_tokenizer(tokenizer: PreTrainedTokenizerBase, out: Path) -> None:
         tokenizer.save_pretrained(out)
 
 
-def _load_tokenizer_file(
-    path: Path, pattern: str, special_tokens: Sequence[str]
-) -> PreTrainedTokenizerBase:
-    if path.suffix == ".json":
+def _load_tokenizer_file(path: Path, kind: str) -> PreTrainedTokenizerBase:
+    if kind == "json":
         return _load_tokenizer_json(path)
-    kind = "gguf" if path.suffix == ".gguf" else _sniff_tokenizer_file(path)
     if kind == "gguf":
         return load_gguf_tokenizer(path)
-    if kind == "tiktoken":
-        return _tiktoken_tokenizer(path, pattern, special_tokens)
-    return _sentencepiece_tokenizer(path)
+    if kind == "sentencepiece":
+        return _sentencepiece_tokenizer(path)
+    raise TokengraftError(f"{path} is not a tokenizer file tokengraft recognises; pass {_FORMATS}")
 
 
 def _sniff_tokenizer_file(path: Path) -> str:
-    """'gguf', 'tiktoken' or 'sentencepiece' (the fallback), from the first bytes of the file."""
+    """'json', 'gguf', 'tiktoken', 'sentencepiece' or 'unknown', from the first bytes."""
     with reraise("tokenizer file", path), path.open("rb") as f:
         head = f.read(4096)
         if head[:2] == b"\x1f\x8b":
@@ -87,7 +95,13 @@ def _sniff_tokenizer_file(path: Path) -> str:
             head = gzip.GzipFile(fileobj=f).read(4096)
     if head[:4] == b"GGUF":
         return "gguf"
-    return "tiktoken" if _TIKTOKEN_LINE.match(head) else "sentencepiece"
+    if head.lstrip()[:1] in (b"{", b"["):
+        return "json"
+    first = head.split(b"\n", 1)[0].rstrip(b"\r").split(b" ")
+    if len(first) == 2 and set(first[0]) <= _BASE64 and first[0] and first[1].isdigit():
+        return "tiktoken"
+    # A SentencePiece ModelProto starts with its first piece: field 1, length-delimited.
+    return "sentencepiece" if head[:1] == b"\x0a" and len(head) > 2 else "unknown"
 
 
 def load_tokenizer_dir(path: Path) -> PreTrainedTokenizerBase:
@@ -105,8 +119,18 @@ def load_tokenizer_dir(path: Path) -> PreTrainedTokenizerBase:
 def _load_tokenizer_json(path: Path) -> PreTrainedTokenizerBase:
     if path.name == "tokenizer.json" and (path.parent / "tokenizer_config.json").is_file():
         return load_tokenizer_dir(path.parent)  # keeps special-token roles, chat template
+    with reraise("tokenizer file", path, " (not valid JSON)"):
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
+    if is_tekken(data):
+        return tekken_tokenizer(path, data)
+    if not (isinstance(data, dict) and isinstance(data.get("model"), dict)):
+        raise TokengraftError(
+            f"{path} is JSON but not a tokenizer (no 'model' object as in tokenizer.json, "
+            "no 'config' and 'vocab' as in tekken.json)"
+        )
     try:
-        backend = Tokenizer.from_file(str(path))
+        backend = Tokenizer.from_str(text)
     except Exception as exc:  # tokenizers raises bare Exception on malformed files
         raise TokengraftError(f"cannot read tokenizer file {path}: {one_line(exc)}") from exc
     return PreTrainedTokenizerFast(tokenizer_object=backend)
@@ -119,47 +143,6 @@ def load_gguf_tokenizer(path: Path) -> PreTrainedTokenizerBase:
         tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
     tok.init_kwargs.pop("gguf_file", None)  # a saved copy must not point back at the GGUF
     return tok
-
-
-def _read_tiktoken_ranks(path: Path) -> dict[bytes, int]:
-    """Parse a tiktoken BPE file (optionally gzipped): ``base64(token) rank`` per line."""
-    with reraise("tiktoken file", path):
-        data = path.read_bytes()
-        if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
-    ranks: dict[bytes, int] = {}
-    for lineno, line in enumerate(data.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            token, rank = line.split()
-            ranks[base64.b64decode(token, validate=True)] = int(rank)
-        except (ValueError, binascii.Error) as exc:
-            raise TokengraftError(f"{path}:{lineno}: not a tiktoken line: {line[:60]!r}") from exc
-    if sorted(ranks.values()) != list(range(len(ranks))):
-        raise TokengraftError(f"{path}: tiktoken ranks are not unique and contiguous from 0")
-    return ranks
-
-
-class _RanksConverter(TikTokenConverter):
-    """transformers' tiktoken converter fed with ranks we parsed (it only reads via tiktoken)."""
-
-    def __init__(self, ranks: dict[bytes, int], **kwargs: Any) -> None:
-        super().__init__(vocab_file=None, **kwargs)
-        self._ranks = ranks
-
-    def load_tiktoken_bpe(self, tiktoken_url: str) -> dict[bytes, int]:  # type: ignore[override]
-        return self._ranks
-
-
-def _tiktoken_tokenizer(
-    path: Path, pattern: str, special_tokens: Sequence[str]
-) -> PreTrainedTokenizerFast:
-    ranks = _read_tiktoken_ranks(path)
-    converter = _RanksConverter(ranks, pattern=pattern, extra_special_tokens=list(special_tokens))
-    with reraise("tiktoken file", path):
-        backend = converter.converted()
-    return PreTrainedTokenizerFast(tokenizer_object=backend)
 
 
 def _sentencepiece_tokenizer(path: Path) -> PreTrainedTokenizerFast:

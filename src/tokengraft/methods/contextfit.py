@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 from tokengraft.config import Slot
 from tokengraft.methods.common import subword_mean
-from tokengraft.methods.registry import MethodInput, MethodSpec, Need, register, required
+from tokengraft.methods.registry import MethodInput, MethodSpec, Need, Param, register, required
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +259,19 @@ SPEC = register(
         "model's piece-chain log-probabilities in target contexts (use with --untie)",
         paper="tokengraft (this project)",
         needs=frozenset({Need.MODEL, Need.CORPUS}),
-        params={"max_tokens": 32768, "window": 512, "ridge": 1.0, "max_occurrences": 32},
+        params={
+            "max_tokens": Param(
+                default=32768, type=int, min=1, max=10**9, help="old tokens of corpus read"
+            ),
+            "window": Param(
+                default=512, type=int, min=2, max=131072, help="tokens per forward pass"
+            ),
+            "ridge": Param(
+                default=1.0, type=float, positive=True, help="ridge penalty of the least squares"
+            ),
+            "max_occurrences": Param(
+                default=32, type=int, min=1, max=10**6, help="contexts kept per new token"
+            ),
+        },
     )
 )

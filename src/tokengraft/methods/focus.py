@@ -38,7 +38,7 @@ import logging
 import torch
 
 from tokengraft.methods.common import corpus_static, plain_tokens, subword_mean
-from tokengraft.methods.registry import MethodInput, MethodSpec, Need, register
+from tokengraft.methods.registry import MethodInput, MethodSpec, Need, Param, register
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,12 @@ SPEC = register(
         summary="sparsemax-weighted shared tokens, by similarity of static vectors on target text",
         paper="https://arxiv.org/abs/2305.14481",
         needs=frozenset({Need.CORPUS}),
-        params={"dim": 100, "window": 5, "min_count": 10},
+        params={
+            "dim": Param(default=100, type=int, min=1, max=4096, help="static vector size"),
+            "window": Param(default=5, type=int, min=1, max=100, help="co-occurrence window"),
+            "min_count": Param(
+                default=10, type=int, min=1, help="occurrences a token needs for a vector"
+            ),
+        },
     )
 )

@@ -56,7 +56,7 @@ from transformers import PreTrainedTokenizerBase
 from tokengraft.errors import TokengraftError
 from tokengraft.io.tensors import cache_key, cached_tensors
 from tokengraft.methods.common import torch_threads
-from tokengraft.methods.registry import MethodInput, MethodSpec, register
+from tokengraft.methods.registry import MethodInput, MethodSpec, Param, register
 from tokengraft.vocab import CanonicalToken, CanonicalVocab, canonical_vocab
 from tokengraft.vocab.spell import decompose
 
@@ -384,16 +384,16 @@ SPEC = register(
         summary="small transformer over the piece rows, trained to rebuild the base vocabulary",
         paper="https://arxiv.org/abs/2405.07883",
         params={
-            "hidden": 256,
-            "layers": 2,
-            "heads": 4,
-            "epochs": 3,
-            "batch_size": 128,
-            "lr": 1e-3,
-            "splits": 1,
-            "cosine_weight": 1.0,
-            "max_seconds": 900.0,
-            "threads": 1,
+            "hidden": Param(default=256, type=int, min=1, max=8192, help="network width"),
+            "layers": Param(default=2, type=int, min=1, max=64, help="transformer layers"),
+            "heads": Param(default=4, type=int, min=1, max=256, divides="hidden", help="heads"),
+            "epochs": Param(default=3, type=int, min=0, max=1000, help="passes over old vocab"),
+            "batch_size": Param(default=128, type=int, min=1, max=65536, help="tokens per step"),
+            "lr": Param(default=1e-3, type=float, positive=True, max=10.0, help="AdamW rate"),
+            "splits": Param(default=1, type=int, min=1, max=64, help="spellings per token"),
+            "cosine_weight": Param(default=1.0, type=float, min=0.0, max=1e6, help="cosine loss"),
+            "max_seconds": Param(default=900.0, type=float, positive=True, help="time limit"),
+            "threads": Param(default=1, type=int, min=1, max=1024, help="torch threads"),
         },
     )
 )

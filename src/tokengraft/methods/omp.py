@@ -49,7 +49,7 @@ from dataclasses import dataclass
 
 import torch
 
-from tokengraft.methods.registry import MethodInput, MethodSpec, Need, register, required
+from tokengraft.methods.registry import MethodInput, MethodSpec, Need, Param, register, required
 
 log = logging.getLogger(__name__)
 
@@ -341,6 +341,23 @@ SPEC = register(
         summary="sparse combination of shared tokens found by OMP in a donor model's space",
         paper="https://arxiv.org/abs/2506.06607",
         needs=frozenset({Need.DONOR}),
-        params={"k": 64, "candidates": 128, "refresh": 8, "batch_size": 256, "special": "zero"},
+        params={
+            "k": Param(default=64, type=int, min=1, max=4096, help="anchor tokens per new row"),
+            "candidates": Param(
+                default=128, type=int, min=0, max=10**6, help="anchors rescored per step; 0: exact"
+            ),
+            "refresh": Param(
+                default=8, type=int, min=1, max=4096, help="steps between full anchor scans"
+            ),
+            "batch_size": Param(
+                default=256, type=int, min=1, max=65536, help="new tokens per batch"
+            ),
+            "special": Param(
+                default="zero",
+                type=str,
+                choices=("zero", "omp"),
+                help="role-less special tokens: zero rows or OMP like any token",
+            ),
+        },
     )
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from tokengraft.methods.registry import MethodInput, MethodSpec, register
+from tokengraft.methods.registry import MethodInput, MethodSpec, Param, register
 
 
 def randn_rows(inp: MethodInput) -> torch.Tensor:
@@ -33,6 +33,10 @@ SPEC = register(
         fn=randn_rows,
         summary="Gaussian with the old rows' mean and covariance",
         paper="https://nlp.stanford.edu/~johnhew/vocab-expansion.html",
-        params={"scale": 1.0},
+        params={
+            "scale": Param(
+                default=1.0, type=float, min=0.0, max=1e6, help="factor on the covariance"
+            )
+        },
     )
 )

@@ -7,6 +7,7 @@ this package, so adding a method is adding a file.
 from __future__ import annotations
 
 import importlib
+import math
 import pkgutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -171,36 +172,162 @@ class RefineInput:
 RefineFn = Callable[[RefineInput], dict[Slot, torch.Tensor]]
 
 
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Param:
+    """One method parameter: its default, type and valid values, and a line of help.
+
+    Attributes:
+        default: the value used when the parameter is not given.
+        type: ``int``, ``float``, ``str`` or ``bool``.
+        help: one line saying what it does.
+        min / max: inclusive bounds of a number (None: unbounded).
+        positive: a number must be > 0 (for rates and temperatures, where ``min`` would be 0).
+        choices: the allowed strings (empty: any string).
+        divides: the name of another integer parameter that this one must divide.
+
+    Example:
+        >>> Param(default=8, type=int, min=1, help="atoms per row").check(3, "k")
+        3
+    """
+
+    default: Any
+    type: type
+    help: str
+    min: float | None = None
+    max: float | None = None
+    positive: bool = False
+    choices: tuple[str, ...] = ()
+    divides: str | None = None
+
+    def valid(self) -> str:
+        """The valid values in words, e.g. ``an integer in [1, 4096]``."""
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        what = _TYPE_NAMES[self.type]
+        low = "0" if self.positive else (None if self.min is None else _number(self.min))
+        if low is not None and self.max is not None:
+            bracket = "(" if self.positive else "["
+            return f"{what} in {bracket}{low}, {_number(self.max)}]"
+        if low is not None:
+            return f"{what} {'>' if self.positive else '>='} {low}"
+        return what if self.max is None else f"{what} <= {_number(self.max)}"
+
+    def check(self, value: Any, name: str) -> Any:
+        """``value`` converted to this parameter's type, or an error naming it and the range.
+
+        Args:
+            value: as given (JSON value or text from ``-p key=value``).
+            name: how the parameter is named in the message.
+
+        Raises:
+            TokengraftError: the value has the wrong type or lies outside the valid range.
+        """
+        converted = _convert(value, self.type)
+        if converted is None or not self._in_range(converted):
+            raise TokengraftError(f"{name}={value!r} is invalid; valid: {self.valid()}")
+        return converted
+
+    def _in_range(self, value: Any) -> bool:
+        if self.choices:
+            return value in self.choices
+        if self.type not in (int, float):
+            return True
+        too_low = (self.min is not None and value < self.min) or (self.positive and value <= 0)
+        return not too_low and (self.max is None or value <= self.max)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The schema as JSON-ready data: default, type name, bounds, choices, help."""
+        out: dict[str, Any] = {"default": self.default, "type": self.type.__name__}
+        out |= {k: getattr(self, k) for k in ("min", "max") if getattr(self, k) is not None}
+        if self.choices:
+            out["choices"] = list(self.choices)
+        if self.divides:
+            out["divides"] = self.divides
+        if self.positive:
+            out["exclusive_min"] = 0
+        return out | {"valid": self.valid(), "help": self.help}
+
+
+def _number(x: float) -> str:
+    """A bound as written: whole numbers without a point (``1000000``), others as ``%g``."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _convert(value: Any, kind: type) -> Any:
+    """``value`` as ``kind`` (numbers from numeric text too); None when it is not one."""
+    if isinstance(value, str) and kind in (int, float):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if kind is bool:
+        return value if isinstance(value, bool) else None
+    if kind is str:
+        return value if isinstance(value, str) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    if kind is int:
+        return int(value) if float(value).is_integer() else None
+    return float(value)
+
+
 @dataclass(frozen=True, kw_only=True)
 class MethodSpec:
-    """A registered initialisation method."""
+    """A registered initialisation method.
+
+    ``params`` declares every parameter: name -> :class:`Param` (default, type, valid range).
+    """
 
     name: str
     fn: MethodFn
     summary: str
     paper: str  # arXiv id or URL; "" for baselines without one
     needs: frozenset[Need] = frozenset()
-    params: Mapping[str, Any] = field(default_factory=dict)  # name -> default
+    params: Mapping[str, Param] = field(default_factory=dict)
     refine: RefineFn | None = None  # optional joint second pass over all slots (see RefineInput)
 
+    def defaults(self) -> dict[str, Any]:
+        """Parameter name -> default value."""
+        return {name: p.default for name, p in self.params.items()}
+
     def resolve_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        """Defaults overlaid with ``given``; unknown names are an error."""
+        """Defaults overlaid with ``given``, each value checked and converted to its type.
+
+        Raises:
+            TokengraftError: an unknown name, or a value of the wrong type or out of range; the
+                message names the parameter, the value and the valid range.
+        """
         unknown = sorted(set(given) - set(self.params))
         if unknown:
             valid = ", ".join(sorted(self.params)) or "none"
             raise TokengraftError(
                 f"method {self.name!r} has no parameter {', '.join(unknown)} (valid: {valid})"
             )
-        return {**self.params, **given}
+        checked = {
+            k: self.params[k].check(v, f"method {self.name!r}: parameter {k}")
+            for k, v in given.items()
+        }
+        resolved = {**self.defaults(), **checked}
+        for k, param in self.params.items():
+            other = param.divides
+            if other is not None and resolved[other] % resolved[k]:
+                raise TokengraftError(
+                    f"method {self.name!r}: parameter {k}={resolved[k]} must divide "
+                    f"{other}={resolved[other]}"
+                )
+        return resolved
 
     def to_dict(self) -> dict[str, Any]:
-        """The spec as JSON-ready data (no function): name, summary, paper, needs, defaults."""
+        """The spec as JSON-ready data (no function): name, summary, paper, needs, param schemas."""
         return {
             "name": self.name,
             "summary": self.summary,
             "paper": self.paper,
             "needs": sorted(n.value for n in self.needs),
-            "params": dict(self.params),
+            "params": {name: p.to_dict() for name, p in self.params.items()},
         }
 
 

@@ -43,7 +43,7 @@ from tokengraft.methods.common import (
     special_old,
     subword_mean,
 )
-from tokengraft.methods.registry import MethodInput, MethodSpec, Need, register
+from tokengraft.methods.registry import MethodInput, MethodSpec, Need, Param, register
 
 log = logging.getLogger(__name__)
 
@@ -144,13 +144,34 @@ SPEC = register(
         paper="https://arxiv.org/abs/2506.03523",
         needs=frozenset({Need.CORPUS}),
         params={
-            "alignment": "relative",
-            "pivots": 300,
-            "top_k": 1,
-            "temperature": 0.1,
-            "dim": 300,
-            "window": 5,
-            "min_count": 5,
+            "alignment": Param(
+                default="relative",
+                type=str,
+                choices=("relative", "procrustes"),
+                help="how the two vector spaces are matched",
+            ),
+            "pivots": Param(
+                default=300,
+                type=int,
+                min=1,
+                max=1000000,
+                help="shared tokens of the relative representation",
+            ),
+            "top_k": Param(
+                default=1, type=int, min=1, max=4096, help="best matches blended per token"
+            ),
+            "temperature": Param(
+                default=0.1,
+                type=float,
+                positive=True,
+                max=1000000.0,
+                help="softmax temperature of the blend",
+            ),
+            "dim": Param(default=300, type=int, min=1, max=4096, help="static vector size"),
+            "window": Param(default=5, type=int, min=1, max=100, help="co-occurrence window"),
+            "min_count": Param(
+                default=5, type=int, min=1, help="occurrences a token needs for a vector"
+            ),
         },
     )
 )

@@ -50,7 +50,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from tokengraft.errors import TokengraftError
 from tokengraft.io.tensors import cache_key, cached_tensors
 from tokengraft.methods.common import global_estimate, old_tokens, torch_threads
-from tokengraft.methods.registry import MethodInput, MethodSpec, Need, register, required
+from tokengraft.methods.registry import MethodInput, MethodSpec, Need, Param, register, required
 from tokengraft.vocab import CanonicalToken
 
 log = logging.getLogger(__name__)
@@ -273,13 +273,33 @@ SPEC = register(
         paper="https://arxiv.org/abs/2505.09738",
         needs=frozenset({Need.AUX_MODEL}),
         params={
-            "global_weight": 0.3,
-            "top_k": 3,
-            "temperature": 0.3,
-            "threshold": 0.0,
-            "batch_size": 64,
-            "max_length": 32,
-            "threads": 1,
+            "global_weight": Param(
+                default=0.3,
+                type=float,
+                min=0.0,
+                max=1.0,
+                help="weight of the auxiliary-encoder estimate",
+            ),
+            "top_k": Param(
+                default=3, type=int, min=1, max=4096, help="neighbours in the auxiliary encoder"
+            ),
+            "temperature": Param(
+                default=0.3,
+                type=float,
+                positive=True,
+                max=1000000.0,
+                help="softmax temperature of the weights",
+            ),
+            "threshold": Param(
+                default=0.0, type=float, min=-1.0, help="minimum cosine of a neighbour (> 1: none)"
+            ),
+            "batch_size": Param(
+                default=64, type=int, min=1, max=65536, help="texts per encoder batch"
+            ),
+            "max_length": Param(
+                default=32, type=int, min=1, max=8192, help="encoder tokens per text"
+            ),
+            "threads": Param(default=1, type=int, min=1, max=1024, help="torch threads"),
         },
     )
 )

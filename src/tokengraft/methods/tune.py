@@ -66,14 +66,10 @@ model grafted for German is tuned on German alone (English retention is measured
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Sequence
 from dataclasses import replace
 
 import torch
-from torch.nn import functional as F
-from tqdm import tqdm
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel
 
 from tokengraft.config import Slot
 from tokengraft.errors import TokengraftError
@@ -81,11 +77,13 @@ from tokengraft.methods.registry import (
     MethodInput,
     MethodSpec,
     Need,
+    Param,
     RefineInput,
     get_method,
     register,
     required,
 )
+from tokengraft.tune import TuneConfig, create_trainer, fit, lm_data
 
 log = logging.getLogger(__name__)
 
@@ -106,161 +104,25 @@ def init_rows(inp: MethodInput) -> torch.Tensor:
 def tune_refine(inp: RefineInput) -> dict[Slot, torch.Tensor]:
     """Slot -> (N, D): the ``to_compute`` rows after the embedding-only LM fit."""
     model: PreTrainedModel = required(inp.extras.model, Need.MODEL)
-    steps, batch, length = (int(inp.params[k]) for k in ("steps", "batch_size", "seq_len"))
-    stream = token_stream(inp.extras.corpus, inp.new_tokenizer, length)
-    assert inp.new_tokenizer is not None  # token_stream has checked
-    first = start_id(inp.new_tokenizer)
-    dtype: torch.dtype = model.get_input_embeddings().weight.dtype  # type: ignore[assignment]
-    names = embedding_parameter_names(model, untied=not inp.tied and Slot.OUTPUT in inp.weights)
-    fixed = {slot: w.detach().float() for slot, w in inp.weights.items()}
-    rows = {
-        slot: w[inp.to_compute].clone().requires_grad_(True) for slot, w in fixed.items()
-    }  # the only trainable tensors
-    optimiser = torch.optim.Adam(
-        list(rows.values()),
+    config = TuneConfig(
+        steps=int(inp.params["steps"]),
+        batch_size=int(inp.params["batch_size"]),
+        seq_len=int(inp.params["seq_len"]),
         lr=float(inp.params["lr"]),
-        betas=(0.9, 0.98),
         eps=float(inp.params["eps"]),
     )
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: _schedule(s, max(steps, 1)))
-    frozen = _frozen_weights(model)
-    starts = _window_starts(len(stream), length, steps * batch, inp.generator)
-    bar = tqdm(total=steps, desc="tune", unit="step", disable=not inp.progress)
-    losses: list[float] = []
-    for step in range(steps):
-        ids = windows(stream, starts[step * batch : (step + 1) * batch], length, first)
-        matrices = {slot: fixed[slot].index_put((inp.to_compute,), rows[slot]) for slot in fixed}
-        overrides = {names[slot]: matrices[slot].to(dtype) for slot in names}  # model's dtype
-        loss = _lm_loss(model, {**frozen, **overrides}, ids, tie=Slot.OUTPUT not in names)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        losses.append(loss.item())
-        bar.update(1)
-        bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    bar.close()
-    if losses:
-        log.info("tune: loss %.3f -> %.3f over %d steps", losses[0], losses[-1], steps)
-    return {slot: r.detach().to(inp.weights[slot].dtype) for slot, r in rows.items()}
-
-
-def _frozen_weights(model: PreTrainedModel) -> dict[str, torch.Tensor]:
-    """Name -> every parameter but the input embeddings and output head, detached.
-
-    Detached, so that no weight gradient is computed. Every name of a shared parameter is kept
-    (``remove_duplicate=False``), as ``functional_call`` needs.
-    """
-    replaced = {id(model.get_input_embeddings().weight)}
-    if (head := model.get_output_embeddings()) is not None:
-        replaced.add(id(head.weight))
-    return {
-        name: p.detach()
-        for name, p in model.named_parameters(remove_duplicate=False)
-        if id(p) not in replaced
-    }
-
-
-def _lm_loss(
-    model: PreTrainedModel, weights: dict[str, torch.Tensor], ids: torch.Tensor, *, tie: bool
-) -> torch.Tensor:
-    """Mean next-token cross-entropy over ``ids`` (B, L), the model run with ``weights``.
-
-    ``functional_call`` swaps the tensors in for this call only: the model object is unchanged.
-    """
-    logits = torch.func.functional_call(
-        model, weights, args=(), kwargs={"input_ids": ids, "use_cache": False}, tie_weights=tie
-    ).logits
-    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), ids[:, 1:].flatten())
-
-
-def start_id(tokenizer: PreTrainedTokenizerBase) -> int | None:
-    """The token that opens a document and every training window: BOS, else EOS, else none.
-
-    The same prefix ``tokengraft.eval.lm`` conditions on, so the rows are fitted in the
-    situation they are scored in.
-    """
-    return tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-
-
-def windows(
-    stream: torch.Tensor, starts: Sequence[int], length: int, start: int | None
-) -> torch.Tensor:
-    """Training windows cut from the token stream, each opened by the start token.
-
-    Args:
-        stream: (T,) long, the corpus as from :func:`token_stream`.
-        starts: B offsets into ``stream``.
-        length: L, ids per window, the start token included.
-        start: the id opening every window (:func:`start_id`); None: no prefix.
-
-    Returns:
-        (B, L) long: ``[start] + stream[s : s + L - 1]`` per offset s (``stream[s : s + L]``
-        without a start token).
-    """
-    if start is None:
-        return torch.stack([stream[s : s + length] for s in starts])
-    prefix = torch.full((len(starts), 1), start, dtype=torch.long)
-    return torch.cat([prefix, torch.stack([stream[s : s + length - 1] for s in starts])], dim=1)
-
-
-def token_stream(
-    docs: Sequence[str], tokenizer: PreTrainedTokenizerBase | None, length: int
-) -> torch.Tensor:
-    """(T,) long: every document as ``[start] + ids`` (see :func:`start_id`), concatenated.
-
-    Args:
-        docs: the corpus.
-        tokenizer: the new tokenizer; documents are encoded without special tokens.
-        length: the window length; the stream must hold at least one window and its target.
-
-    Raises:
-        TokengraftError: the corpus gives fewer than ``length + 1`` tokens.
-    """
-    if tokenizer is None:
+    if inp.new_tokenizer is None:
         raise TokengraftError("tune needs the new tokenizer")
-    start = start_id(tokenizer)
-    ids: list[int] = []
-    for doc in docs:
-        if start is not None:
-            ids.append(start)
-        ids.extend(tokenizer(doc, add_special_tokens=False).input_ids)
-    if len(ids) < length + 1:
-        raise TokengraftError(
-            f"tune: the corpus gives {len(ids)} tokens, fewer than one window of {length + 1}; "
-            "pass more text with --corpus or a smaller -p seq_len="
-        )
-    return torch.tensor(ids, dtype=torch.long)
-
-
-def embedding_parameter_names(model: PreTrainedModel, *, untied: bool) -> dict[Slot, str]:
-    """Slot -> the model's parameter name for its input embeddings and (untied) output head.
-
-    Names come from the modules (``<module>.weight``), so a tied model, whose two names share one
-    parameter, still maps each slot to its own name.
-    """
-    modules = {id(m): name for name, m in model.named_modules(remove_duplicate=False)}
-    out: dict[Slot, str] = {Slot.INPUT: f"{modules[id(model.get_input_embeddings())]}.weight"}
-    if untied:
-        head = model.get_output_embeddings()
-        if head is None:
-            raise TokengraftError("tune: the model has no output head to tune")
-        out[Slot.OUTPUT] = f"{modules[id(head)]}.weight"
-    return out
-
-
-def _window_starts(total: int, length: int, count: int, generator: torch.Generator) -> list[int]:
-    """``count`` window starts drawn uniformly from ``[0, total - length]``."""
-    return torch.randint(0, total - length + 1, (count,), generator=generator).tolist()
-
-
-def _schedule(step: int, steps: int, warmup: int = 5) -> float:
-    """Learning-rate factor: linear warm-up over ``warmup`` steps, then cosine decay to zero.
-
-    Not transformers' ``get_cosine_schedule_with_warmup``: that starts its decay after the
-    warm-up, which would change the measured defaults.
-    """
-    return min(1.0, (step + 1) / warmup) * 0.5 * (1.0 + math.cos(math.pi * step / steps))
+    data = lm_data(inp.extras.corpus, inp.new_tokenizer, config.seq_len)
+    untied = not inp.tied and Slot.OUTPUT in inp.weights
+    weights = {slot: w for slot, w in inp.weights.items() if untied or slot is Slot.INPUT}
+    trainer = create_trainer(model, weights, inp.to_compute, data, config, generator=inp.generator)
+    fit(trainer, progress=inp.progress)
+    rows = trainer.rows.result()
+    return {
+        slot: rows[slot].to(w.dtype) if slot in rows else w[inp.to_compute]
+        for slot, w in inp.weights.items()
+    }
 
 
 SPEC = register(
@@ -272,12 +134,18 @@ SPEC = register(
         paper="tokengraft (this project)",
         needs=NEEDS,
         params={
-            "init": "hypernet",
-            "steps": 60,
-            "batch_size": 4,
-            "seq_len": 256,
-            "lr": 3e-3,
-            "eps": 1e-3,
+            "init": Param(
+                default="hypernet",
+                type=str,
+                help="method that gives the first rows (needs at most model and corpus)",
+            ),
+            "steps": Param(default=60, type=int, min=0, max=1000000, help="optimiser steps"),
+            "batch_size": Param(default=4, type=int, min=1, max=4096, help="windows per step"),
+            "seq_len": Param(default=256, type=int, min=2, max=131072, help="tokens per window"),
+            "lr": Param(
+                default=0.003, type=float, positive=True, max=10.0, help="Adam learning rate"
+            ),
+            "eps": Param(default=0.001, type=float, positive=True, max=1.0, help="Adam epsilon"),
         },
     )
 )

@@ -53,7 +53,7 @@ from tokengraft.embeddings.static import (
 from tokengraft.errors import TokengraftError
 from tokengraft.io.tensors import cached_tensors
 from tokengraft.methods.common import global_estimate, plain_tokens, special_old, subword_mean
-from tokengraft.methods.registry import MethodInput, MethodSpec, Need, register
+from tokengraft.methods.registry import MethodInput, MethodSpec, Need, Param, register
 
 log = logging.getLogger(__name__)
 
@@ -203,11 +203,21 @@ SPEC = register(
         paper="https://arxiv.org/abs/2112.06598",
         needs=frozenset({Need.CORPUS, Need.SOURCE_CORPUS, Need.DICTIONARY}),
         params={
-            "neighbors": 10,
-            "temperature": 0.1,
-            "dim": 300,
-            "window": 5,
-            "min_count": 5,
+            "neighbors": Param(
+                default=10, type=int, min=1, max=4096, help="nearest old tokens per new token"
+            ),
+            "temperature": Param(
+                default=0.1,
+                type=float,
+                positive=True,
+                max=1000000.0,
+                help="softmax temperature of the weights",
+            ),
+            "dim": Param(default=300, type=int, min=1, max=4096, help="static vector size"),
+            "window": Param(default=5, type=int, min=1, max=100, help="co-occurrence window"),
+            "min_count": Param(
+                default=5, type=int, min=1, help="occurrences a word needs for a vector"
+            ),
         },
     )
 )

@@ -14,7 +14,7 @@ def method_table() -> str:
     for spec in load_all().values():
         paper = f"[link]({spec.paper})" if spec.paper.startswith("http") else (spec.paper or "-")
         needs = ", ".join(sorted(n.value for n in spec.needs)) or "-"
-        params = ", ".join(f"`{k}={v}`" for k, v in spec.params.items()) or "-"
+        params = ", ".join(f"`{k}={v}`" for k, v in spec.defaults().items()) or "-"
         lines.append(f"| `{spec.name}` | {spec.summary} | {paper} | {needs} | {params} |")
     return "\n".join(lines)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -9,6 +10,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from tokengraft.errors import TokengraftError
+
+_TRAINER_BYTES_PER_TOKEN = 80  # what tokenizers' BpeTrainer reserves per requested token
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,11 +61,8 @@ def train_byte_level_bpe(
         A fast tokenizer; every byte is in the vocabulary, so every text round-trips.
     """
     alphabet = pre_tokenizers.ByteLevel.alphabet()
-    if config.vocab_size < len(alphabet) + len(config.special_tokens):
-        raise TokengraftError(
-            f"--vocab-size {config.vocab_size} is below the {len(alphabet)} byte tokens "
-            f"plus {len(config.special_tokens)} special tokens"
-        )
+    texts = _nonempty(texts)
+    check_vocab_size(texts, config)
     tok = Tokenizer(models.BPE())
     # use_regex=True is GPT-2's split pattern (contractions, letters, digits, other, spaces).
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
@@ -74,7 +74,7 @@ def train_byte_level_bpe(
         initial_alphabet=alphabet,
         show_progress=progress,
     )
-    tok.train_from_iterator(_nonempty(texts), trainer)
+    tok.train_from_iterator(texts, trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token=config.bos_token,
@@ -83,6 +83,38 @@ def train_byte_level_bpe(
         unk_token=config.unk_token,
         clean_up_tokenization_spaces=False,
     )
+
+
+def check_vocab_size(texts: Sequence[str], config: TrainConfig) -> None:
+    """Refuse a vocabulary size that the corpus cannot fill or that would not fit in memory.
+
+    BPE adds at most one token per merge and a merge shortens the corpus by at least one
+    symbol, so a corpus of n bytes gives at most n tokens beyond the 256 bytes and the special
+    tokens. The trainer also allocates about ``_TRAINER_BYTES_PER_TOKEN`` per requested token
+    up front (999,999,999 tokens asked for 70 GB and aborted the process).
+
+    Raises:
+        TokengraftError: naming ``--vocab-size``, the limit and why.
+    """
+    floor = len(pre_tokenizers.ByteLevel.alphabet()) + len(config.special_tokens)
+    if config.vocab_size < floor:
+        raise TokengraftError(
+            f"--vocab-size {config.vocab_size} is below the {floor - len(config.special_tokens)} "
+            f"byte tokens plus {len(config.special_tokens)} special tokens"
+        )
+    n_bytes = sum(len(t.encode("utf-8")) for t in texts)
+    if config.vocab_size > floor + n_bytes:
+        raise TokengraftError(
+            f"--vocab-size {config.vocab_size:,} is more than the corpus can give: its "
+            f"{n_bytes:,} bytes allow at most {floor + n_bytes:,} tokens"
+        )
+    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if config.vocab_size * _TRAINER_BYTES_PER_TOKEN > memory // 2:
+        raise TokengraftError(
+            f"--vocab-size {config.vocab_size:,} needs about "
+            f"{config.vocab_size * _TRAINER_BYTES_PER_TOKEN / 2**30:.0f} GiB to train; this "
+            f"machine has {memory / 2**30:.0f} GiB"
+        )
 
 
 def _nonempty(texts: Iterable[str]) -> Sequence[str]:
