@@ -115,8 +115,8 @@ def split_consistent(old: Any, new: Any, sentences: Sequence[str]) -> int:
     merge children (recursively; a removed single character into its <0xNN> bytes)."""
     from tokengraft import split_into_kept
 
-    kept = set(new.get_vocab())
-    return sum(split_into_kept(old, kept, tokens(old, s)) == tokens(new, s) for s in sentences)
+    split = split_into_kept(old, set(new.get_vocab()), [tokens(old, s) for s in sentences])
+    return sum(parts == tokens(new, s) for parts, s in zip(split, sentences, strict=True))
 
 
 def german_words(scratch: Path) -> Path:
@@ -293,10 +293,14 @@ def throughputs(old: Any, new: Any, lines: Sequence[str]) -> dict[str, float]:
     added = copy.deepcopy(old)
     pieces = new.convert_ids_to_tokens(list(range(len(old), len(new))))
     added.add_tokens([new.convert_tokens_to_string([p]) for p in pieces])
+    text = ["\n".join(lines)]
     return {
         "throughput_before": throughput(old, lines),
         "throughput_after": throughput(new, lines),
         "throughput_add_tokens": throughput(added, lines),
+        "throughput_one_call_before": throughput(old, text),
+        "throughput_one_call_after": throughput(new, text),
+        "throughput_one_call_add_tokens": throughput(added, text),
     }
 
 
@@ -350,6 +354,11 @@ def _bytes_per_token(tok: Any, path: Path, max_bytes: int) -> float:
 # ---------------------------------------------------------------------------------- section
 
 
+def _cmd(command: str) -> str:
+    """A recorded command with the repository and home directories shortened."""
+    return command.replace(f"{REPO}/", "").replace(str(Path.home()), "~")
+
+
 def _pct(after: float, before: float) -> str:
     return f"{(after / before - 1) * 100:+.2f} %"
 
@@ -397,7 +406,7 @@ def _trim_lines(r: dict[str, Any]) -> list[str]:
         f"| {a['de_tokens']:,} | {r['identical']}/{r['sentences']} | "
         f"{r.get('split_consistent', '-')}/{r['sentences']} |",
         "",
-        f"Scored: {scored}. Reproduce: `{r['trim']['command']}` "
+        f"Scored: {scored}. Reproduce: `{_cmd(r['trim']['command'])}` "
         f"({r['trim']['cpu_seconds']:.0f} CPU s).",
     ]
 
@@ -422,6 +431,10 @@ def _e5_lines(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _mbs(r: dict[str, Any], key: str) -> str:
+    return f"{r[key] / 1e6:.2f}" if key in r else "-"
+
+
 def _extend_lines(r: dict[str, Any]) -> list[str]:
     b, a, rep = r["before"], r["after"], r["report"]
     short = 1 - (a["de_tokens"] / a["de_bytes"]) / (b["de_tokens"] / b["de_bytes"])
@@ -429,18 +442,21 @@ def _extend_lines(r: dict[str, Any]) -> list[str]:
         f"### extend {r['model']} with {r['add']:,} German tokens (continued BPE, "
         f"{rep['details']['method']['method']} rows, no tuning)",
         "",
-        "| | vocab | de tokens/byte | de bits/byte | en bits/byte | encode MB/s |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| | vocab | de tokens/byte | de bits/byte | en bits/byte | encode MB/s, line by line | "
+        "encode MB/s, one call |",
+        "|---|---:|---:|---:|---:|---:|---:|",
         f"| original | {rep['old_vocab_size']:,} | {b['de_tokens'] / b['de_bytes']:.4f} | "
-        f"{b['de_bpb']:.4f} | {b['en_bpb']:.4f} | {r['throughput_before'] / 1e6:.2f} |",
+        f"{b['de_bpb']:.4f} | {b['en_bpb']:.4f} | {r['throughput_before'] / 1e6:.2f} | "
+        f"{_mbs(r, 'throughput_one_call_before')} |",
         f"| extended | {rep['new_vocab_size']:,} | {a['de_tokens'] / a['de_bytes']:.4f} "
         f"(-{short * 100:.1f} %) | {a['de_bpb']:.4f} ({_pct(a['de_bpb'], b['de_bpb'])}) | "
-        f"{a['en_bpb']:.4f} ({_pct(a['en_bpb'], b['en_bpb'])}) | {r['throughput_after'] / 1e6:.2f} |",
+        f"{a['en_bpb']:.4f} ({_pct(a['en_bpb'], b['en_bpb'])}) | {r['throughput_after'] / 1e6:.2f} | "
+        f"{_mbs(r, 'throughput_one_call_after')} |",
         f"| `add_tokens` (same new strings) | {rep['new_vocab_size']:,} | | | | "
-        f"{r['throughput_add_tokens'] / 1e6:.2f} |",
+        f"{r['throughput_add_tokens'] / 1e6:.2f} | {_mbs(r, 'throughput_one_call_add_tokens')} |",
         "",
         f"Scored: the first {b.get('max_bytes', 30_000):,} bytes of each held-out file. "
-        f"Reproduce: `{r['extend']['command']}` ({r['extend']['cpu_seconds']:.0f} CPU s).",
+        f"Reproduce: `{_cmd(r['extend']['command'])}` ({r['extend']['cpu_seconds']:.0f} CPU s).",
     ]
 
 

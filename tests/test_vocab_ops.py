@@ -358,3 +358,23 @@ def test_trim_smollm2_tokenizer_keeps_corpus_tokenisation() -> None:
         assert [trim.kept[i] for i in _ids(trim.tokenizer, text)] == _ids(tok, text)
     english = "The quick brown fox jumps over the lazy dog."
     assert trim.tokenizer.decode(_ids(trim.tokenizer, english)) == english
+
+
+@pytest.mark.parametrize("family", ["byte_level", "sentencepiece"])
+def test_split_into_kept_spells_removed_tokens_in_kept_ones(
+    tokenizers_by_family: dict[str, PreTrainedTokenizerFast], family: str
+) -> None:
+    from tokengraft import split_into_kept
+
+    tok = tokenizers_by_family[family]
+    trim = trim_tokenizer(tok, ["Der Hund"])
+    kept = set(trim.tokenizer.get_vocab())
+    texts = ["Der Hund", *tiny.TEXT[:8]]
+    encodings = [tok.convert_ids_to_tokens(_ids(tok, t)) for t in texts]
+    split = split_into_kept(tok, kept, encodings)
+    assert split[0] == encodings[0]  # the corpus: nothing to split
+    for pieces, text in zip(split, texts, strict=True):
+        assert set(pieces) <= kept
+        assert tok.convert_tokens_to_string(pieces) == tok.convert_tokens_to_string(
+            tok.convert_ids_to_tokens(_ids(tok, text))
+        )

@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-import platform
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tokengraft.config import GraftConfig
-
-
-def versions() -> dict[str, str]:
-    """Versions of tokengraft and the libraries whose behaviour the result depends on."""
-    import tokenizers
-    import torch
-    import transformers
-
-    from tokengraft.version import __version__
-
-    return {
-        "tokengraft": __version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "tokenizers": tokenizers.__version__,
-        "python": platform.python_version(),
-    }
+from tokengraft.version import versions
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import platform
 from dataclasses import dataclass, field
 from typing import Any
 
 from tokengraft.tune.config import TuneConfig
 from tokengraft.tune.trainer import History
-
-
-def versions() -> dict[str, str]:
-    """The versions of tokengraft and the libraries a run's numbers depend on."""
-    import tokenizers
-    import torch
-    import transformers
-
-    from tokengraft.version import __version__
-
-    return {
-        "tokengraft": __version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "tokenizers": tokenizers.__version__,
-        "python": platform.python_version(),
-    }
+from tokengraft.version import versions
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -219,13 +219,21 @@ def _trim_model(spec: dict[str, Any], kind: ModelType, new_id: Mapping[int, int]
 
 
 def split_into_kept(
-    tok: PreTrainedTokenizerBase, kept: set[str], pieces: Sequence[str]
-) -> list[str]:
-    """``pieces`` of ``tok`` with every piece not in ``kept`` split into its merge children.
+    tok: PreTrainedTokenizerBase, kept: set[str], encodings: Sequence[Sequence[str]]
+) -> list[list[str]]:
+    """Encodings of ``tok`` with every piece not in ``kept`` split into its merge children.
 
     Splitting recurses until kept pieces remain; a piece BPE does not build (a single character
     of a SentencePiece-style BPE) becomes its ``<0xNN>`` byte pieces. This is what a trimmed BPE
     would give if removing a merge never let another merge fire (see docs/vocab.md).
+
+    Args:
+        tok: the original BPE tokenizer.
+        kept: the pieces of the trimmed tokenizer.
+        encodings: piece sequences of ``tok``, one per text.
+
+    Returns:
+        One piece list per encoding.
 
     Raises:
         TokengraftError: ``tok`` is not a BPE tokenizer.
@@ -240,4 +248,4 @@ def split_into_kept(
             return [f"<0x{b:02X}>" for b in piece.encode()]
         return split(children[0]) + split(children[1])
 
-    return [part for piece in pieces for part in split(piece)]
+    return [[part for piece in pieces for part in split(piece)] for pieces in encodings]
