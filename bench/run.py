@@ -118,6 +118,15 @@ def method_flags(needs: list[str], inputs: Inputs, cfg: RunConfig) -> list[str]:
     return flags
 
 
+VARIANT = "@"  # row "distill@free": method distill with method_args["distill@free"]
+SOURCE_TEXT = "{source_corpus}"  # in method args: the scenario's source-language training text
+
+
+def _placeholder(arg: str, inputs: Inputs) -> str:
+    """``arg``, or the source-language training text's path for :data:`SOURCE_TEXT`."""
+    return str(NEED_VALUES[Need.SOURCE_CORPUS](inputs)) if arg == SOURCE_TEXT else arg
+
+
 def graft_ours(
     method: str, spec: dict[str, Any] | None, inputs: Inputs, cfg: RunConfig
 ) -> dict[str, Any]:
@@ -133,8 +142,9 @@ def graft_ours(
         return records.empty_row("ours", method, error=str(exc))
     out = cfg.scratch(key) / "model"
     cmd = [str(TOKENGRAFT), "graft", cfg.scenario.base_model, str(inputs.new_tokenizer), str(out)]
-    cmd += ["--method", method, "--seed", str(cfg.seed), "--force", "--quiet", *flags]
-    cmd += cfg.method_args.get(method, [])
+    registered = method.split(VARIANT)[0]  # a variant row runs the method with its own args
+    cmd += ["--method", registered, "--seed", str(cfg.seed), "--force", "--quiet", *flags]
+    cmd += [_placeholder(arg, inputs) for arg in cfg.method_args.get(method, [])]
     measured = run_measured(
         cmd, log=cfg.scratch(key) / "graft.log", timeout=cfg.timeout, nice=cfg.nice
     )
@@ -280,7 +290,7 @@ def run_row(key: str, inputs: Inputs, cfg: RunConfig, methods: dict[str, Any]) -
         row = records.empty_row(kind, name, versions=own_versions())
         return {**row, **evaluate(cfg.scenario.base_model, inputs, cfg, log)}
     if kind == "ours":
-        row = graft_ours(name, methods.get(name), inputs, cfg)
+        row = graft_ours(name, methods.get(name.split(VARIANT)[0]), inputs, cfg)
     else:
         row = graft_peer(name, inputs, cfg)
     out = row.pop("out_dir", None)

@@ -113,8 +113,16 @@ DONOR_FREE = (
     "hypernet",
     "contextfit",
     "tune",
+    "tokdist",
+    "distill@free",
+    "distill",
+    "distill@src",
 )
-OWN_ARGS = {"contextfit": ("--untie",)}  # contextfit fits an output head of its own
+OWN_ARGS = {
+    "contextfit": ("--untie",),  # contextfit fits an output head of its own
+    "distill@free": ("-p", "steps=0"),  # the training-free variant: no gradient through the model
+    "distill@src": ("--source-corpus", "{source_corpus}"),  # English text in the head's features
+}
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
@@ -122,10 +130,12 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             name="demo",
             summary="`tokengraft demo`: SmolLM2-135M -> a fresh 32k byte-level BPE trained on the "
-            "German training split, grafted with mean and subword_mean",
+            "German training split, grafted with mean, subword_mean and distill (the demo's "
+            "default, with English text as --source-corpus)",
             tokenizer=TrainedTokenizer(corpus="de", vocab_size=32_000),
             target="de",
-            methods=("mean", "subword_mean"),
+            methods=("mean", "subword_mean", "distill@src"),
+            method_args=OWN_ARGS,
             max_bytes=60_000,  # DemoConfig.max_bytes, what `tokengraft demo` scores
         ),
         Scenario(

@@ -244,6 +244,23 @@ def main(argv: list[str] | None = None) -> int:
     vocab = args.results / vocab_ops.RESULTS.relative_to(RESULTS)
     if vocab.is_file():
         text += "\n" + vocab_ops.section(json.loads(vocab.read_text(encoding="utf-8")))
+    from bench import tokenizer_metrics
+
+    metrics = args.results / tokenizer_metrics.RESULTS.relative_to(RESULTS)
+    if metrics.is_file():
+        text += "\n" + tokenizer_metrics.section(json.loads(metrics.read_text(encoding="utf-8")))
+    from bench import bytes as byte_bench
+
+    byte_results = args.results / byte_bench.RESULTS.relative_to(RESULTS)
+    if byte_results.is_file():
+        text += "\n" + byte_bench.section(json.loads(byte_results.read_text(encoding="utf-8")))
+    from bench import tune_curve
+
+    curve = args.results / tune_curve.RESULTS.relative_to(RESULTS)
+    if curve.is_file():
+        png = curve.with_suffix(".png")
+        chart = tune_curve.link(png, args.out) if png.is_file() else None
+        text = tune_curve.splice(text, tune_curve.section(tune_curve.load(curve), chart))
     records.write_text(args.out, text)
     print(f"wrote {args.out} ({len(all_results)} scenario(s))")
     return 0

@@ -7,6 +7,8 @@ bash scripts/setup.sh
 # llama.cpp (llama-cpp-python built from source) for the GGUF tests marked llama_cpp; built once
 # into the cache outside the repository (about 7 minutes on 2 idle cores), then reused.
 bash scripts/setup_llama_cpp.sh
+# Debian's chromium for the test that renders an HTML report headless (apt-get, once; quiet).
+bash scripts/setup_chromium.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # Docstrings (google convention), complexity, imports; then formatting; then types.
 .venv/bin/ruff check src tests bench

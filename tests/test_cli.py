@@ -122,9 +122,10 @@ def test_eval_tokenizer_json(capsys, base, new_tok_dir, tmp_path):
     argv = ["eval", "tokenizer", str(base), str(new_tok_dir), "--texts", str(text), "--json"]
     assert run(argv) == 0
     data = json.loads(capsys.readouterr().out)
-    for res in data.values():
-        assert res["overall"]["roundtrip"] is True
-        assert res["overall"]["fertility"] > 0
+    assert data["kind"] == "tokenizer_eval" and len(data["rows"]) == 2
+    for row in data["rows"]:
+        assert row["roundtrip"] is True
+        assert row["fertility"] > 0 and row["fertility_unit"] == "word"
 
 
 def test_train_tokenizer(capsys, base, tmp_path):

@@ -6,6 +6,7 @@ The checks against the real SmolLM2 and against llama.cpp itself are in test_ggu
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import gguf
@@ -17,9 +18,9 @@ from hypothesis import strategies as st
 from tokenizers import Regex, pre_tokenizers
 from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
-from tokengraft.cli.app import run
+from tokengraft.cli.app import Stopped, run
 from tokengraft.errors import TokengraftError
-from tokengraft.io.gguf import read_gguf_metadata
+from tokengraft.io.gguf import read_gguf_metadata, read_gguf_tokenizer
 from tokengraft.io.gguf_arch import interleave_rotary_rows
 from tokengraft.io.gguf_pre import PRE_TOKENIZERS, PROBE_TEXTS, choose_pre_tokenizer, split_text
 from tokengraft.io.gguf_vocab import gguf_vocab
@@ -239,3 +240,80 @@ def test_gemma3_reads_back_in_transformers(tmp_path):
     ids = tok(PROBE_TEXTS[1], add_special_tokens=False).input_ids[:40]
     diff = (_logits(loaded, ids) - _logits(model, ids)).abs().max().item()
     assert diff <= 1e-4, diff
+
+
+# ------------------------------------------------------ --gguf on trim, extend, tune; atomicity
+
+
+def _corpus(tmp_path: Path) -> Path:
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(t for t in tiny.TEXT if "ü" in t or "Recht" in t) * 3, "utf-8")
+    return path
+
+
+def _reads_back(out: Path) -> None:
+    """out/model.gguf holds out's vocabulary and embeddings, named after out."""
+    path = out / "model.gguf"
+    meta = read_gguf_metadata(path, ["general.name", "general.file_type"])
+    assert meta == {"general.name": out.name, "general.file_type": 0}  # f32
+    _, tokens = read_gguf_tokenizer(path)
+    tok = AutoTokenizer.from_pretrained(out)
+    assert tokens == tok.convert_ids_to_tokens(list(range(len(tok))))
+    embd = {t.name: t for t in gguf.GGUFReader(path).tensors}["token_embd.weight"]
+    model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+    weight = model.get_input_embeddings().weight.detach()
+    assert torch.equal(torch.from_numpy(embd.data.copy()).reshape(weight.shape), weight)
+
+
+@pytest.mark.parametrize("command", ["trim", "extend"])
+def test_vocab_commands_write_model_gguf(capsys, write_checkpoint, tmp_path, command):
+    base = write_checkpoint(tied=False)
+    out = tmp_path / command
+    argv = [command, str(base), str(out), "--texts", str(_corpus(tmp_path)), "-q"]
+    if command == "extend":
+        argv += ["--add", "5", "--method", "subword_mean"]
+    assert run([*argv, "--gguf", "--gguf-type", "f32"]) == 0, capsys.readouterr().err
+    assert f"wrote {out / 'model.gguf'} (f32," in capsys.readouterr().out
+    _reads_back(out)
+
+
+def test_tune_writes_model_gguf_of_its_final_output(
+    capsys, write_checkpoint, new_tok_dir, tmp_path
+):
+    graft = tmp_path / "graft"
+    argv = ["graft", str(write_checkpoint(tied=True)), str(new_tok_dir), str(graft), "-q"]
+    assert run([*argv, "--gguf", "--gguf-type", "f32"]) == 0, capsys.readouterr().err
+    texts = ["--texts", str(_corpus(tmp_path)), "--seq-len", "16", "--batch-size", "2", "-q"]
+    tuned = tmp_path / "tuned"
+    assert run(["tune", str(graft), str(tmp_path / "plain"), "--steps", "1", *texts]) == 0
+    assert not (tmp_path / "plain" / "model.gguf").exists()  # the graft's GGUF is not carried
+    assert (
+        run(
+            ["tune", str(graft), str(tuned), "--steps", "2", *texts, "--gguf", "--gguf-type", "f32"]
+        )
+        == 0
+    )
+    assert "model.gguf" in capsys.readouterr().out
+    _reads_back(tuned)
+
+
+@pytest.mark.parametrize("command", ["graft", "trim"])
+def test_gguf_is_part_of_the_atomic_output(
+    capsys, write_checkpoint, new_tok_dir, tmp_path, monkeypatch, command
+):
+    """A run stopped while it writes model.gguf leaves neither OUT nor a temporary behind."""
+
+    def stopped(checkpoint, out, *args, **kwargs):
+        Path(out).write_bytes(b"GGUF, half written")
+        raise Stopped(signal.SIGINT)
+
+    monkeypatch.setattr("tokengraft.io.write_gguf", stopped)
+    base, out = write_checkpoint(tied=True), tmp_path / "out"
+    if command == "graft":
+        argv = ["graft", str(base), str(new_tok_dir), str(out)]
+    else:
+        argv = ["trim", str(base), str(out), "--texts", str(_corpus(tmp_path))]
+    assert run([*argv, "-q", "--gguf"]) == 128 + signal.SIGINT
+    assert "stopped by SIGINT" in capsys.readouterr().err
+    assert not out.exists()
+    _no_trace(tmp_path, "out")

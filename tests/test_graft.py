@@ -85,6 +85,28 @@ def test_subword_mean_closed_form(old_tok):
     assert torch.allclose(rows[1], old.mean(dim=0))  # unspellable: mean row
 
 
+@pytest.mark.parametrize("method", ["omp", "tokenadapt"])
+def test_fallback_label_follows_what_the_method_did(new_tok, aux_model, method):
+    """A token the old tokenizer cannot spell is `fallback` only where the method made no row of
+    its own (the mean row, or omp's zero row for a special token), not wherever it is unspelled."""
+    old_tok = tiny.wordpiece()  # spells few of the byte-level tokens
+    weights = embedding_weights(tiny.llama(len(old_tok), tied=True))
+    default = graft_embeddings(weights, old_tok, new_tok, GraftConfig(method="subword_mean"))
+    unspelled = [i for i, s in enumerate(default.sources) if s is RowSource.FALLBACK]
+    assert len(unspelled) > 100
+    extras = Extras(donor=tiny.donor(len(new_tok), tied=True), aux_model=aux_model)
+    params = {"k": 4} if method == "omp" else {}
+    config = GraftConfig(method=method, params=params)
+    result = graft_embeddings(weights, old_tok, new_tok, config, extras=extras)
+    mean = weights[Slot.INPUT].double().mean(dim=0)
+    for i in unspelled:
+        row = result.weights[Slot.INPUT][i].double()
+        made_none = torch.allclose(row, mean, atol=1e-6) or not row.any()
+        assert (result.sources[i] is RowSource.FALLBACK) == made_none, i
+    assert result.counts()["computed"] > default.counts()["computed"] + 100
+    assert result.pieces == default.pieces
+
+
 def test_mean_and_randn_statistics(old_tok, new_tok):
     model = tiny.llama(len(old_tok), tied=True, hidden=16)
     old = embedding_weights(model)[Slot.INPUT]

@@ -54,7 +54,7 @@ def test_help_runs_without_heavy_libraries():
     )
     out = _fresh_python(code)
     assert out.endswith("HEAVY []"), out
-    for command in ("graft", "methods", "train-tokenizer", "eval", "corpus"):
+    for command in ("graft", "methods", "train-tokenizer", "eval", "corpus", "audit", "report"):
         assert command in out
 
 
@@ -81,7 +81,7 @@ def test_public_api_is_what_all_lists():
 
 def test_public_names_are_the_objects_their_modules_define():
     """Importing every subpackage (what any graft does) shadows no public name."""
-    for package in ("grafting", "methods", "io", "vocab", "eval", "report", "data", "cli"):
+    for package in ("grafting", "methods", "io", "vocab", "eval", "report", "data", "cli", "audit"):
         importlib.import_module(f"tokengraft.{package}")
 
     wrong = [
@@ -141,9 +141,18 @@ def _allowed(module: str, prefixes: tuple[str, ...]) -> bool:
     [
         ("io", ("tokengraft.io", "tokengraft.config", "tokengraft.errors")),
         ("vocab", ("tokengraft.vocab", "tokengraft.config", "tokengraft.errors")),
+        (  # byte-level views of a model: in memory, above vocab only (no io, no eval)
+            "bytes",
+            ("tokengraft.bytes", "tokengraft.vocab", "tokengraft.config", "tokengraft.errors"),
+        ),
         (  # the training layer: below methods and grafting, above io, eval and vocab
             "tune",
             ("tokengraft.tune", "tokengraft.io", "tokengraft.eval", "tokengraft.vocab")
+            + ("tokengraft.config", "tokengraft.errors", "tokengraft.version"),
+        ),
+        (  # beside tune: below methods, report and grafting, above io, eval and vocab
+            "audit",
+            ("tokengraft.audit", "tokengraft.io", "tokengraft.eval", "tokengraft.vocab")
             + ("tokengraft.config", "tokengraft.errors", "tokengraft.version"),
         ),
     ],

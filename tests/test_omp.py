@@ -49,7 +49,7 @@ def test_recovers_planted_sparse_combination_in_base_space(extra_atoms):
         params=spec.resolve_params({"k": k + extra_atoms, "candidates": 0}),
         extras=Extras(donor=Donor(weights={Slot.INPUT: donor, Slot.OUTPUT: donor})),
     )
-    rows = spec.fn(inp)
+    rows = spec.fn(inp).rows
     expected = torch.einsum("nk,nkd->nd", coefs, old.double()[anchor_old[support]])
     assert rows.shape == (n_new, 20)
     assert torch.allclose(rows.double(), expected, atol=1e-4)
@@ -229,9 +229,11 @@ def test_special_tokens_without_a_role_get_zero_rows(special):
         params=spec.resolve_params({"k": 2, "candidates": 0, "special": special}),
         extras=Extras(donor=Donor(weights={Slot.INPUT: donor, Slot.OUTPUT: donor})),
     )
-    rows = spec.fn(inp).double()
+    result = spec.fn(inp)
+    rows = result.rows.double()
     expected = torch.einsum("nk,nkd->nd", coefs, old.double()[support])
     assert torch.allclose(rows[1], expected[1], atol=1e-4)
+    assert result.fallback.tolist() == [special == "zero", False]  # unspelled, yet computed
     if special == "zero":
         assert torch.equal(rows[0], torch.zeros(6, dtype=torch.float64))
     else:

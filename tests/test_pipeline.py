@@ -92,9 +92,9 @@ def test_streamed_and_loaded_backends_agree(
 
         return backend
 
-    monkeypatch.setattr(pipeline, "_backend", recording(pipeline._backend))  # HF dir: streamed
+    monkeypatch.setattr(pipeline, "open_backend", recording(pipeline.open_backend))  # streamed
     graft_pretrained(str(checkpoint), str(new_tok_dir), streamed_dir, config)
-    monkeypatch.setattr(pipeline, "_backend", recording(pipeline._Loaded))
+    monkeypatch.setattr(pipeline, "open_backend", recording(pipeline._Loaded))
     graft_pretrained(str(checkpoint), str(new_tok_dir), loaded_dir, config)
     assert [type(b) for b in used] == [pipeline._Streamed, pipeline._Loaded]
     streamed = AutoModelForCausalLM.from_pretrained(streamed_dir)

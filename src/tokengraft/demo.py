@@ -1,8 +1,9 @@
 """The main job on the embedded default: SmolLM2-135M onto a fresh German tokenizer.
 
 Fetch corpora, train a byte-level BPE on the German training split (cached), graft SmolLM2 with
-``subword_mean`` (or another method), and score original and grafted models in bits per byte on the
-German and English held-out files.
+``distill`` (our best donor-free method; ``--method`` picks another), and score original and grafted
+models in bits per byte on the German and English held-out files. Methods get the German training
+split as ``--corpus`` and the English one as ``--source-corpus``, when they use them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tokengraft import io
 from tokengraft.config import EvalConfig, GraftConfig
 from tokengraft.data.corpus import CorpusFiles, fetch_corpora
 from tokengraft.eval.lm import score_texts
+from tokengraft.grafting.inputs import Resources
 from tokengraft.grafting.pipeline import graft_pretrained
 from tokengraft.io.cache import cache_dir
 from tokengraft.report.record import GraftReport
@@ -40,7 +42,7 @@ class DemoConfig:
     """
 
     vocab_size: int = 32_000
-    method: str = "subword_mean"
+    method: str = "distill"
     max_bytes: int = 60_000
     out: Path | None = None
     seed: int = 0
@@ -96,6 +98,7 @@ def run_demo(
         str(tok_path),
         out,
         GraftConfig(method=config.method, seed=config.seed),
+        resources=_resources(corpora, config),
         force=True,
         progress=progress,
     )
@@ -103,6 +106,16 @@ def run_demo(
     rows = _score(DEFAULT_MODEL, "original", heldout, config.max_bytes, progress, say)
     rows += _score(str(out), f"grafted ({config.method})", heldout, config.max_bytes, progress, say)
     return [_with_graft_time(r, report) for r in rows]
+
+
+def _resources(corpora: dict[str, CorpusFiles], config: DemoConfig) -> Resources:
+    """The target training split as the corpus; English training text as the source corpus."""
+    source = corpora.get("en") if config.target != "en" else None
+    return Resources(
+        corpus=(corpora[config.target].train,),
+        source_corpus=(source.train,) if source else (),
+        cache_dir=cache_dir() / "methods",
+    )
 
 
 def _with_graft_time(row: DemoRow, report: GraftReport) -> DemoRow:

@@ -16,7 +16,19 @@ from contextlib import contextmanager
 
 import typer
 
-from tokengraft.cli import corpus, demo, evaluate, export, graft, names, tokenizers, tune, vocab
+from tokengraft.cli import (
+    audit,
+    corpus,
+    demo,
+    evaluate,
+    export,
+    generate,
+    graft,
+    names,
+    tokenizers,
+    tune,
+    vocab,
+)
 from tokengraft.cli.options import expand_multi_value
 from tokengraft.errors import TokengraftError
 
@@ -31,9 +43,12 @@ app.command("methods")(graft.methods_cmd)
 app.command("train-tokenizer")(tokenizers.train_tokenizer_cmd)
 app.command("tokenizers")(names.tokenizers_cmd)
 app.command("demo")(demo.demo_cmd)
+app.command("generate")(generate.generate_cmd)
 app.command("tune")(tune.tune_cmd)
 app.command("trim")(vocab.trim_cmd)
 app.command("extend")(vocab.extend_cmd)
+app.command("audit")(audit.audit_cmd)
+app.command("report")(audit.report_cmd)
 app.add_typer(evaluate.app, name="eval")
 app.add_typer(corpus.app, name="corpus")
 app.add_typer(export.app, name="export")

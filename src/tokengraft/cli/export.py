@@ -45,7 +45,7 @@ def export_gguf_cmd(
     )
 
 
-# `--gguf` for the commands that write a checkpoint directory (graft; extend, trim, tune may reuse).
+# `--gguf` for the commands that write a checkpoint directory: graft, trim, extend and tune.
 GGUFFlag = Annotated[bool, typer.Option("--gguf", help="Also write OUT/model.gguf (llama.cpp).")]
 GGUFTypeFlag = Annotated[
     str, typer.Option("--gguf-type", help="Weight format of model.gguf: f32, f16 or q8_0.")
@@ -64,9 +64,14 @@ def check_gguf_flag(model: str, new_tokenizer: str, gguf_type: str, encoding: st
     check_gguf_export(model, io.load_tokenizer(new_tokenizer, encoding=encoding), gguf_type)
 
 
-def write_checkpoint_gguf(out: Path, gguf_type: str) -> None:
-    """Write ``out/model.gguf`` from the checkpoint just written to ``out``, and say so."""
-    from tokengraft.io.gguf_writer import write_gguf
+def gguf_request(gguf: bool, gguf_type: str) -> str | None:
+    """The weight format the library writes ``model.gguf`` in (None without ``--gguf``)."""
+    return gguf_type if gguf else None
 
-    summary = write_gguf(out, out / "model.gguf", gguf_type, force=True)
-    typer.echo(f"wrote {summary.path} ({summary.type.value}, {summary.n_bytes / 2**20:.1f} MiB)")
+
+def echo_checkpoint_gguf(out: Path, gguf_type: str | None) -> None:
+    """Say that ``out/model.gguf`` was written (with the rest of ``out``), if it was asked for."""
+    if gguf_type is None:
+        return
+    path = out / "model.gguf"
+    typer.echo(f"wrote {path} ({gguf_type}, {path.stat().st_size / 2**20:.1f} MiB)")

@@ -13,18 +13,21 @@ from tokengraft.cli.export import (
     GGUFFlag,
     GGUFTypeFlag,
     check_gguf_flag,
-    write_checkpoint_gguf,
+    echo_checkpoint_gguf,
+    gguf_request,
 )
 from tokengraft.cli.options import (
     AllowPickle,
     AsJson,
     Force,
+    HtmlOut,
     Model,
     Quiet,
     TokenizerEncoding,
     load_config_file,
     parse_params,
 )
+from tokengraft.cli.schemes import echo_scheme_warnings
 from tokengraft.config import GraftConfig
 from tokengraft.errors import TokengraftError
 
@@ -70,6 +73,7 @@ def graft_cmd(
     encoding: TokenizerEncoding = None,
     gguf: GGUFFlag = False,
     gguf_type: GGUFTypeFlag = DEFAULT_TYPE,
+    html: HtmlOut = None,
     quiet: Quiet = False,
 ) -> None:
     """Replace MODEL's tokenizer by NEW_TOKENIZER and write a Hugging Face checkpoint to OUT."""
@@ -99,10 +103,16 @@ def graft_cmd(
         progress=not quiet,
         resources=resources,
         encoding=encoding,
+        gguf=gguf_request(gguf, gguf_type),
     )
     _echo_report(out, report)
-    if gguf:
-        write_checkpoint_gguf(out, gguf_type)
+    echo_scheme_warnings(model, new_tokenizer, encoding=encoding)
+    echo_checkpoint_gguf(out, gguf_request(gguf, gguf_type))
+    if html is not None:
+        from tokengraft.report.html import write_html
+        from tokengraft.report.sections import graft_sections
+
+        write_html(html, f"tokengraft graft: {out}", graft_sections(report.to_dict()))
 
 
 def _graft_config(

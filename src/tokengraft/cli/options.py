@@ -25,6 +25,9 @@ TokenizerEncoding = Annotated[
         "(default: recognised by its rank table).",
     ),
 ]
+HtmlOut = Annotated[
+    Path | None, typer.Option("--html", help="Also write a static HTML report to this file.")
+]
 
 # Options that take several files, as in `--texts a.txt b.txt` (click options take one value each).
 MULTI_VALUE = frozenset({"--texts", "--corpus", "--source-corpus", "--eval-texts"})

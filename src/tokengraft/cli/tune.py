@@ -8,6 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from tokengraft.cli.export import (
+    DEFAULT_TYPE,
+    GGUFFlag,
+    GGUFTypeFlag,
+    check_gguf_flag,
+    echo_checkpoint_gguf,
+)
 from tokengraft.cli.options import AsJson, Force, Quiet
 from tokengraft.errors import TokengraftError
 
@@ -27,6 +34,9 @@ DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu or cu
 CheckpointEvery = Annotated[int | None, typer.Option(help="Save every N steps (50; 0: end only).")]
 EvalTexts = Annotated[list[Path], typer.Option("--eval-texts", help="Held-out text file(s).")]
 EvalEvery = Annotated[int | None, typer.Option(help="Score held-out every N steps (50).")]
+EvalMaxBytes = Annotated[
+    int | None, typer.Option(help="Score only the first N bytes of each --eval-texts file.")
+]
 Seed = Annotated[int | None, typer.Option(help="Seed of the window sampler (0).")]
 Lr = Annotated[float | None, typer.Option(help="Adam learning rate (0.003).")]
 Eps = Annotated[float | None, typer.Option(help="Adam epsilon (0.001).")]
@@ -51,6 +61,7 @@ def tune_cmd(
     checkpoint_every: CheckpointEvery = None,
     eval_texts: EvalTexts = [],  # noqa: B006
     eval_every: EvalEvery = None,
+    eval_max_bytes: EvalMaxBytes = None,
     seed: Seed = None,
     lr: Lr = None,
     eps: Eps = None,
@@ -59,6 +70,8 @@ def tune_cmd(
     warmup: Warmup = None,
     lm_weight: LmWeight = None,
     distill_weight: DistillWeight = None,
+    gguf: GGUFFlag = False,
+    gguf_type: GGUFTypeFlag = DEFAULT_TYPE,
     as_json: AsJson = False,
     quiet: Quiet = False,
 ) -> None:
@@ -71,6 +84,8 @@ def tune_cmd(
         raise TokengraftError("no training texts: pass --texts FILE...")
     if force and resume:
         raise TokengraftError("--force starts over and --resume continues: pass one of them")
+    if gguf:
+        check_gguf_flag(str(checkpoint), str(checkpoint), gguf_type, None)
     report = tune_checkpoint(
         checkpoint,
         out,
@@ -83,7 +98,12 @@ def tune_cmd(
         progress=not quiet,
     )
     if env_ranks().main:
+        if gguf:  # the final save only: OUT is complete, model.gguf appears whole or not at all
+            from tokengraft.io import write_gguf
+
+            write_gguf(out, out / "model.gguf", gguf_type, force=True)
         typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else _summary(report, out))
+        echo_checkpoint_gguf(out, gguf_type if gguf and not as_json else None)
 
 
 def _given(flags: dict[str, Any]) -> dict[str, Any]:

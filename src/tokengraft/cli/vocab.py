@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tokengraft.cli.export import (
+    DEFAULT_TYPE,
+    GGUFFlag,
+    GGUFTypeFlag,
+    check_gguf_flag,
+    echo_checkpoint_gguf,
+    gguf_request,
+)
 from tokengraft.cli.options import AsJson, Force, Model, Quiet, parse_params
+from tokengraft.cli.schemes import echo_scheme_warnings
 
 if TYPE_CHECKING:  # annotations only: commands import what they run lazily (fast --help)
     from tokengraft.report.vocab import VocabReport
@@ -31,13 +40,21 @@ def _lines(path: Path | None) -> tuple[str, ...]:
     return lines
 
 
-def _echo(report: VocabReport, out: Path, as_json: bool) -> None:
+def _echo(report: VocabReport, out: Path, as_json: bool, gguf: str | None) -> None:
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
         typer.echo(f"wrote {out}: {report.summary()} in {report.seconds['total']:.1f}s")
+        echo_checkpoint_gguf(out, gguf)
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)
+
+
+def _gguf(model: str, gguf: bool, gguf_type: str) -> str | None:
+    """The ``--gguf`` format, checked on the model and its tokenizer before the run."""
+    if gguf:
+        check_gguf_flag(model, model, gguf_type, None)
+    return gguf_request(gguf, gguf_type)
 
 
 def trim_cmd(
@@ -49,6 +66,8 @@ def trim_cmd(
         Path | None, typer.Option(help="File: one token (or text) to keep per line.")
     ] = None,
     force: Force = False,
+    gguf: GGUFFlag = False,
+    gguf_type: GGUFTypeFlag = DEFAULT_TYPE,
     as_json: AsJson = False,
     quiet: Quiet = False,
 ) -> None:
@@ -60,8 +79,11 @@ def trim_cmd(
     if not texts:
         raise TokengraftError("trim needs --texts FILE... (the corpus to trim to)")
     config = TrimConfig(min_count=min_count, keep=_lines(keep_tokens))
-    report = trim_pretrained(model, out, texts, config, force=force, progress=not quiet)
-    _echo(report, out, as_json)
+    gguf_out = _gguf(model, gguf, gguf_type)
+    report = trim_pretrained(
+        model, out, texts, config, force=force, progress=not quiet, gguf=gguf_out
+    )
+    _echo(report, out, as_json, gguf_out)
 
 
 def extend_cmd(
@@ -79,6 +101,8 @@ def extend_cmd(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     min_frequency: Annotated[int, typer.Option(help="Minimum pair count of new merges.")] = 2,
     force: Force = False,
+    gguf: GGUFFlag = False,
+    gguf_type: GGUFTypeFlag = DEFAULT_TYPE,
     as_json: AsJson = False,
     quiet: Quiet = False,
 ) -> None:
@@ -98,6 +122,7 @@ def extend_cmd(
     config = ExtendConfig(
         add=add or 0, tokens=_lines(tokens), min_frequency=min_frequency, graft=graft
     )
+    gguf_out = _gguf(model, gguf, gguf_type)
     report = extend_pretrained(
         model,
         out,
@@ -106,5 +131,7 @@ def extend_cmd(
         cache_dir=cache_dir() / "methods",
         force=force,
         progress=not quiet,
+        gguf=gguf_out,
     )
-    _echo(report, out, as_json)
+    _echo(report, out, as_json, gguf_out)
+    echo_scheme_warnings(model, str(out))

@@ -1,7 +1,7 @@
 """Pure metrics of tokenizers and language models: no model calls, no I/O.
 
 Bits per byte (the only likelihood comparable across tokenizers), fertility, bytes per token,
-Renyi efficiency, and the sliding windows that score a long document with a short context.
+Renyi and Shannon efficiency, the Gini coefficient, and the sliding windows that score a long document with a short context.
 See ``docs/eval.md`` for the definitions.
 """
 
@@ -120,6 +120,57 @@ def renyi_efficiency(
         # log(sum p^a) = log1p(sum p * expm1((a - 1) log p)): no cancellation when a is near 1
         entropy = torch.log1p((p * torch.expm1((alpha - 1) * p.log())).sum()) / (1 - alpha)
     return float(entropy) / math.log(vocab_size)
+
+
+def shannon_efficiency(counts: Sequence[int] | torch.Tensor, vocab_size: int) -> float:
+    """Shannon entropy of the unigram token distribution over ``log |V|``: Renyi with alpha 1.
+
+    Args:
+        counts: how often each token occurs, (n,) (zeros may be present or left out).
+        vocab_size: size of the vocabulary, |V| >= 2.
+
+    Returns:
+        The efficiency, a float in [0, 1]; 1 for a uniform distribution over the whole vocabulary.
+
+    Raises:
+        TokengraftError: as :func:`renyi_efficiency`.
+
+    Example:
+        >>> shannon_efficiency([3, 3, 3, 3], vocab_size=4)
+        1.0
+    """
+    return renyi_efficiency(counts, vocab_size, alpha=1)
+
+
+def gini(values: Sequence[float]) -> float:
+    """Gini coefficient of non-negative values: 0 when all are equal, near 1 when one has all.
+
+    ``G = sum_i sum_j |x_i - x_j| / (2 n^2 mean)``, the mean absolute difference over twice the
+    mean (Explaining and Mitigating Crosslingual Tokenizer Inequities uses it over the token
+    costs of languages).
+
+    Args:
+        values: one cost per item, for example tokens per language, (n,) with n >= 1.
+
+    Returns:
+        The coefficient in [0, 1 - 1/n].
+
+    Raises:
+        TokengraftError: on no values, a negative value or an all-zero sum.
+
+    Example:
+        >>> gini([10, 10, 10])
+        0.0
+        >>> gini([0, 0, 0, 4])
+        0.75
+    """
+    x = torch.as_tensor(list(values), dtype=torch.float64)
+    if x.numel() == 0:
+        raise TokengraftError("the Gini coefficient needs at least one value")
+    if bool((x < 0).any()) or float(x.sum()) <= 0:
+        raise TokengraftError("the Gini coefficient needs non-negative values with a positive sum")
+    diffs = (x[:, None] - x[None, :]).abs().sum()
+    return float(diffs / (2 * x.numel() ** 2 * x.mean()))
 
 
 def _unigram_distribution(counts: Sequence[int] | torch.Tensor, vocab_size: int) -> torch.Tensor:

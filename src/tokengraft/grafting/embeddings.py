@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerBase
 
 from tokengraft.config import GraftConfig, RowSource, Slot
 from tokengraft.errors import TokengraftError
-from tokengraft.methods import Extras, MethodInput, MethodSpec, RefineInput, get_method
+from tokengraft.methods import Extras, MethodInput, MethodRows, MethodSpec, RefineInput, get_method
 from tokengraft.vocab import Alignment, align
 from tokengraft.vocab.spell import decompose
 
@@ -81,6 +81,7 @@ def graft_embeddings(
     extras = extras or Extras()
     if missing := extras.missing(spec.needs):
         raise TokengraftError(f"method {spec.name!r} needs: {', '.join(missing)}")
+    untie = config.untie or spec.unties  # a method with a head of its own unties a tied model
     timer = time.perf_counter()
     alignment = align(old_tok, new_tok, copy_shared=config.copy_shared)
     _check_vocab_fits(alignment, weights)
@@ -89,17 +90,17 @@ def graft_embeddings(
         old_tok,
         new_tok,
         seed=config.seed,
-        tied=Slot.OUTPUT not in weights and not config.untie,
+        tied=Slot.OUTPUT not in weights and not untie,
         progress=progress,
         params=params,
         extras=extras,
     )
     seconds = {"align": time.perf_counter() - timer}
-    if config.untie and Slot.OUTPUT not in weights:
+    if untie and Slot.OUTPUT not in weights:
         weights = {Slot.INPUT: weights[Slot.INPUT], Slot.OUTPUT: weights[Slot.INPUT]}
-    new_weights, method_seconds = _run_method(spec, template, weights, alignment)
+    new_weights, fallback, method_seconds = _run_method(spec, template, weights, alignment)
     seconds.update(method_seconds)
-    sources, pieces = _final_sources(alignment, template.pieces)
+    sources, pieces = _final_sources(alignment, template.pieces, fallback)
     return EmbeddingGraft(
         weights=new_weights, alignment=alignment, sources=sources, pieces=pieces, seconds=seconds
     )
@@ -149,18 +150,24 @@ def _run_method(
     template: MethodInput,
     weights: Mapping[Slot, torch.Tensor],
     alignment: Alignment,
-) -> tuple[dict[Slot, torch.Tensor], dict[str, float]]:
+) -> tuple[dict[Slot, torch.Tensor], torch.Tensor | None, dict[str, float]]:
     """Run the method on each slot, then its refine pass if it has one.
 
     Returns:
-        slot -> (V_new, D) assembled matrix, and the wall seconds of ``method`` (and ``refine``).
+        slot -> (V_new, D) assembled matrix; the (N,) bool rows the method reports as fallback
+        in every slot (None: it reported none, see :class:`MethodRows`); and the wall seconds of
+        ``method`` (and ``refine``).
     """
     to_compute = alignment.to_compute
     timer = time.perf_counter()
-    new_weights = {
-        slot: _assemble(old, alignment, to_compute, spec.fn(replace(template, old=old, slot=slot)))
-        for slot, old in weights.items()
+    results = {
+        slot: spec.fn(replace(template, old=old, slot=slot)) for slot, old in weights.items()
     }
+    new_weights = {
+        slot: _assemble(weights[slot], alignment, to_compute, _rows(result, len(to_compute)))
+        for slot, result in results.items()
+    }
+    fallback = _reported_fallback(results.values())
     seconds = {"method": time.perf_counter() - timer}
     if spec.refine is not None and to_compute:
         timer = time.perf_counter()
@@ -170,7 +177,30 @@ def _run_method(
             for slot in new_weights
         }
         seconds["refine"] = time.perf_counter() - timer
-    return new_weights, seconds
+    return new_weights, fallback, seconds
+
+
+def _rows(result: torch.Tensor | MethodRows, n: int) -> torch.Tensor:
+    """The (N, D) rows of a method's result, checking its fallback report has one entry a row."""
+    if not isinstance(result, MethodRows):
+        return result
+    if result.fallback.shape != (n,) or result.fallback.dtype != torch.bool:
+        raise RuntimeError(
+            f"method reported fallback {tuple(result.fallback.shape)} {result.fallback.dtype}, "
+            f"expected ({n},) bool"
+        )
+    return result.rows
+
+
+def _reported_fallback(results: Iterable[torch.Tensor | MethodRows]) -> torch.Tensor | None:
+    """(N,) bool: the rows every reporting slot fell back on; None when no slot reported."""
+    masks = [r.fallback for r in results if isinstance(r, MethodRows)]
+    if not masks:
+        return None
+    out = masks[0].clone()
+    for mask in masks[1:]:
+        out &= mask
+    return out
 
 
 def _check_vocab_fits(alignment: Alignment, weights: Mapping[Slot, torch.Tensor]) -> None:
@@ -202,17 +232,21 @@ def _assemble(
 
 
 def _final_sources(
-    alignment: Alignment, spelled: Sequence[Sequence[int] | None]
+    alignment: Alignment,
+    spelled: Sequence[Sequence[int] | None],
+    fallback: torch.Tensor | None = None,
 ) -> tuple[tuple[RowSource, ...], tuple[tuple[int, ...] | None, ...]]:
     """Per new id, how its row was made and the old pieces spelling it.
 
-    A token the method was asked for but that no old pieces spell is marked ``FALLBACK``.
+    A computed row is marked ``FALLBACK`` where the method reported it fell back (``fallback``,
+    (N,) bool over ``alignment.to_compute``); without a report, where no old pieces spell it.
     """
     sources = list(alignment.source)
     pieces: list[tuple[int, ...] | None] = [None] * len(sources)
-    for new_id, ids in zip(alignment.to_compute, spelled, strict=True):
+    failed = [not ids for ids in spelled] if fallback is None else fallback.tolist()
+    for new_id, ids, fell_back in zip(alignment.to_compute, spelled, failed, strict=True):
         if ids:
             pieces[new_id] = tuple(ids)
-        else:
+        if fell_back:
             sources[new_id] = RowSource.FALLBACK
     return tuple(sources), tuple(pieces)

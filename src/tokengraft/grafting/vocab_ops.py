@@ -22,7 +22,12 @@ from tokengraft.config import GraftConfig, Need, RowSource, Slot
 from tokengraft.errors import TokengraftError
 from tokengraft.grafting.embeddings import EmbeddingGraft, graft_embeddings
 from tokengraft.grafting.inputs import Resources, load_extras
-from tokengraft.grafting.resize import Resizable, open_resizable
+from tokengraft.grafting.pipeline import (
+    Backend,
+    checkpoint_output_dir,
+    open_backend,
+    peak_rss_mb,
+)
 from tokengraft.methods import get_method
 from tokengraft.report.tsv import tokens_tsv
 from tokengraft.report.vocab import VocabReport
@@ -123,6 +128,7 @@ def trim_pretrained(
     *,
     force: bool = False,
     progress: bool = False,
+    gguf: str | None = None,
 ) -> VocabReport:
     """Trim ``model`` to the tokens ``texts`` use and write the checkpoint to ``out``.
 
@@ -133,6 +139,7 @@ def trim_pretrained(
         config: minimum count and tokens kept anyway.
         force: replace a non-empty ``out``.
         progress: show progress bars.
+        gguf: also write ``out/model.gguf`` in this format (``f32``, ``f16``, ``q8_0``).
 
     Returns:
         The report also written to ``out/report.json``.
@@ -142,10 +149,11 @@ def trim_pretrained(
     """
     started = time.perf_counter()
     source = io.resolve_model(model)
-    with io.atomic_output_dir(out, force=force, protect=[source.path, *texts]) as tmp:
+    protect = [source.path, *texts]
+    with checkpoint_output_dir(out, force=force, protect=protect, gguf=gguf) as tmp:
         old_tok = io.load_tokenizer(model)
         trim = trim_tokenizer(old_tok, _read_corpus(texts), config)
-        backend = open_resizable(source)
+        backend = open_backend(source, progress=progress, reindex=True)
         weights = backend.weights()
         embeddings = trim_embeddings(weights, old_tok, trim)
         details = {
@@ -169,6 +177,7 @@ def extend_pretrained(
     cache_dir: Path | None = None,
     force: bool = False,
     progress: bool = False,
+    gguf: str | None = None,
 ) -> VocabReport:
     """Add tokens to ``model`` (continued BPE on ``texts``, or ``config.tokens``); write ``out``.
 
@@ -180,6 +189,7 @@ def extend_pretrained(
         cache_dir: where methods may cache what they train.
         force: replace a non-empty ``out``.
         progress: show progress bars.
+        gguf: also write ``out/model.gguf`` in this format (``f32``, ``f16``, ``q8_0``).
 
     Returns:
         The report also written to ``out/report.json``.
@@ -198,11 +208,12 @@ def extend_pretrained(
     if not config.tokens and config.add < 1:
         raise TokengraftError(f"--add must be at least 1, got {config.add}")
     source = io.resolve_model(model)
-    with io.atomic_output_dir(out, force=force, protect=[source.path, *texts]) as tmp:
+    protect = [source.path, *texts]
+    with checkpoint_output_dir(out, force=force, protect=protect, gguf=gguf) as tmp:
         old_tok = io.load_tokenizer(model)
         docs = _read_corpus(texts)
         extension, details = _extension(old_tok, docs, config, progress)
-        backend = open_resizable(source)
+        backend = open_backend(source, progress=progress, reindex=True)
         resources = Resources(corpus=tuple(texts), cache_dir=cache_dir)
         extras = load_extras(needs, resources, extension.tokenizer, backend.full_model)
         weights = backend.weights()
@@ -249,19 +260,18 @@ def _write(
     operation: str,
     model: str,
     tokenizers: tuple[PreTrainedTokenizerBase, PreTrainedTokenizerBase],
-    backend: Resizable,
+    backend: Backend,
     embeddings: EmbeddingGraft,
     details: dict[str, Any],
     started: float,
     progress: bool,
 ) -> VocabReport:
     """Write checkpoint, report.json and tokens.tsv into ``tmp``; the report."""
-    from tokengraft.grafting.pipeline import peak_rss_mb
-
     old_tok, new_tok = tokenizers
     old_rows = int(details.pop("old_rows"))
     old_parameters = backend.parameters()
-    new_parameters, warnings = backend.write(tmp, old_tok, new_tok, embeddings, progress)
+    written = backend.write(tmp, old_tok, new_tok, embeddings, progress)
+    warnings = written.warnings
     added, requested = len(new_tok) - len(old_tok), details.get("requested", 0)
     if operation == "extend" and not details.get("already_present") and added < requested:
         warnings += (f"the corpus gave only {added} of the {requested} tokens asked for",)
@@ -276,7 +286,7 @@ def _write(
         old_rows=old_rows,
         new_rows=len(embeddings.sources),
         old_parameters=old_parameters,
-        new_parameters=new_parameters,
+        new_parameters=written.parameters,
         counts=embeddings.counts(),
         details=details,
         seconds={**embeddings.seconds, "total": time.perf_counter() - started},

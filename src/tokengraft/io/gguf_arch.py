@@ -25,16 +25,20 @@ from tokengraft.errors import TokengraftError
 SUPPORTED_MODEL_TYPES = ("llama", "mistral", "gemma3_text")
 _T = gguf.MODEL_TENSOR
 _LAYER = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
-_IN_LAYER: dict[str, gguf.MODEL_TENSOR] = {
-    "input_layernorm.weight": _T.ATTN_NORM,
+# The attention and feed-forward projections of a layer, named alike in Llama and Gemma-3.
+PROJECTIONS: dict[str, gguf.MODEL_TENSOR] = {
     "self_attn.q_proj.weight": _T.ATTN_Q,
     "self_attn.k_proj.weight": _T.ATTN_K,
     "self_attn.v_proj.weight": _T.ATTN_V,
     "self_attn.o_proj.weight": _T.ATTN_OUT,
-    "post_attention_layernorm.weight": _T.FFN_NORM,
     "mlp.gate_proj.weight": _T.FFN_GATE,
     "mlp.up_proj.weight": _T.FFN_UP,
     "mlp.down_proj.weight": _T.FFN_DOWN,
+}
+_IN_LAYER: dict[str, gguf.MODEL_TENSOR] = {
+    **PROJECTIONS,
+    "input_layernorm.weight": _T.ATTN_NORM,
+    "post_attention_layernorm.weight": _T.FFN_NORM,
 }
 _TOP: dict[str, gguf.MODEL_TENSOR] = {
     "model.embed_tokens.weight": _T.TOKEN_EMBD,
@@ -138,7 +142,7 @@ def llama_plan(config: Any, names: Iterable[str], *, what: str, model_name: str)
     tied = bool(_get(config, "tie_word_embeddings", False))
     tensors = [
         plan
-        for name in sorted(names, key=_order)
+        for name in sorted(names, key=tensor_order)
         if (plan := _tensor_plan(name, heads, kv_heads, what)) is not None
         and not (tied and plan.name == "output.weight")
     ]
@@ -146,9 +150,31 @@ def llama_plan(config: Any, names: Iterable[str], *, what: str, model_name: str)
     return ArchPlan(arch="llama", n_vocab=config.vocab_size, metadata=metadata, tensors=tensors)
 
 
-def _order(name: str) -> tuple[int, str]:
+def tensor_order(name: str) -> tuple[int, str]:
+    """Sort key of a checkpoint tensor: top-level tensors first, then layer by layer."""
     layer = _LAYER.match(name)
     return (int(layer.group(1)) + 1, name) if layer else (0, name)
+
+
+def layer_tensor(
+    name: str, table: dict[str, gguf.MODEL_TENSOR], *, arch: str, what: str
+) -> tuple[gguf.MODEL_TENSOR, str]:
+    """The GGUF kind and name (``blk.3.attn_q.weight``) of the layer tensor ``name``.
+
+    Args:
+        name: the checkpoint name (``model.layers.3.self_attn.q_proj.weight``).
+        table: the architecture's names within a layer -> GGUF kinds.
+        arch: the GGUF architecture, for the message.
+        what: how the checkpoint is named in the message.
+
+    Raises:
+        TokengraftError: ``name`` is not a layer tensor of ``table``.
+    """
+    layer = _LAYER.match(name)
+    kind = table.get(layer.group(2)) if layer else None
+    if layer is None or kind is None:
+        raise TokengraftError(f"{what}: tensor {name} has no counterpart in GGUF's {arch}")
+    return kind, gguf.TENSOR_NAMES[kind].format(bid=int(layer.group(1))) + ".weight"
 
 
 def _tensor_plan(name: str, heads: int, kv_heads: int, what: str) -> TensorPlan | None:
@@ -156,20 +182,23 @@ def _tensor_plan(name: str, heads: int, kv_heads: int, what: str) -> TensorPlan 
         return None  # a buffer older checkpoints saved; llama.cpp computes it
     if name in _TOP:
         return TensorPlan(name, gguf.TENSOR_NAMES[_TOP[name]] + ".weight")
-    layer = _LAYER.match(name)
-    kind = _IN_LAYER.get(layer.group(2)) if layer else None
-    if layer is None or kind is None:
-        raise TokengraftError(f"{what}: tensor {name} has no counterpart in GGUF's llama")
-    gguf_name = gguf.TENSOR_NAMES[kind].format(bid=int(layer.group(1))) + ".weight"
+    kind, gguf_name = layer_tensor(name, _IN_LAYER, arch="llama", what=what)
     rotary = {_T.ATTN_Q: heads, _T.ATTN_K: kv_heads}.get(kind)
     return TensorPlan(name, gguf_name, rotary)
 
 
-def _llama_metadata(
-    config: Any, head_dim: int, model_name: str, what: str
-) -> list[Callable[[gguf.GGUFWriter], None]]:
+def shared_metadata(config: Any, model_name: str) -> list[Callable[[gguf.GGUFWriter], None]]:
+    """The metadata every architecture writes first: name, vocabulary, sizes and heads.
+
+    Args:
+        config: the checkpoint's config (``PretrainedConfig``).
+        model_name: ``general.name``.
+
+    Returns:
+        Writer calls, in the order they are written.
+    """
     heads = config.num_attention_heads
-    items: list[Callable[[gguf.GGUFWriter], None]] = [
+    return [
         lambda w: w.add_name(model_name),
         lambda w: w.add_vocab_size(config.vocab_size),
         lambda w: w.add_context_length(config.max_position_embeddings),
@@ -178,6 +207,14 @@ def _llama_metadata(
         lambda w: w.add_feed_forward_length(config.intermediate_size),
         lambda w: w.add_head_count(heads),
         lambda w: w.add_head_count_kv(config.num_key_value_heads or heads),
+    ]
+
+
+def _llama_metadata(
+    config: Any, head_dim: int, model_name: str, what: str
+) -> list[Callable[[gguf.GGUFWriter], None]]:
+    heads = config.num_attention_heads
+    items = shared_metadata(config, model_name) + [
         lambda w: w.add_rope_dimension_count(head_dim),
         lambda w: w.add_rope_freq_base(_rope_theta(config, what)),
         lambda w: w.add_layer_norm_rms_eps(config.rms_norm_eps),

@@ -10,31 +10,30 @@ The scaled embeddings (``sqrt(hidden)``) and the GELU feed-forward are llama.cpp
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import gguf
 
 from tokengraft.errors import TokengraftError
-from tokengraft.io.gguf_arch import ArchPlan, TensorPlan
+from tokengraft.io.gguf_arch import (
+    PROJECTIONS,
+    ArchPlan,
+    TensorPlan,
+    layer_tensor,
+    shared_metadata,
+    tensor_order,
+)
 
 _T = gguf.MODEL_TENSOR
-_LAYER = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
 _IN_LAYER: dict[str, gguf.MODEL_TENSOR] = {
+    **PROJECTIONS,
     "input_layernorm.weight": _T.ATTN_NORM,
-    "self_attn.q_proj.weight": _T.ATTN_Q,
-    "self_attn.k_proj.weight": _T.ATTN_K,
-    "self_attn.v_proj.weight": _T.ATTN_V,
-    "self_attn.o_proj.weight": _T.ATTN_OUT,
     "self_attn.q_norm.weight": _T.ATTN_Q_NORM,
     "self_attn.k_norm.weight": _T.ATTN_K_NORM,
     "post_attention_layernorm.weight": _T.ATTN_POST_NORM,
     "pre_feedforward_layernorm.weight": _T.FFN_NORM,
     "post_feedforward_layernorm.weight": _T.FFN_POST_NORM,
-    "mlp.gate_proj.weight": _T.FFN_GATE,
-    "mlp.up_proj.weight": _T.FFN_UP,
-    "mlp.down_proj.weight": _T.FFN_DOWN,
 }
 _TOP = {"model.embed_tokens.weight": _T.TOKEN_EMBD, "model.norm.weight": _T.OUTPUT_NORM}
 
@@ -75,7 +74,7 @@ def gemma3_plan(config: Any, names: Iterable[str], *, what: str, model_name: str
         TokengraftError: an unsupported variant, or a tensor with no GGUF counterpart.
     """
     check_gemma3(config, what)
-    tensors = [_tensor_plan(name, what) for name in sorted(names, key=_order)]
+    tensors = [_tensor_plan(name, what) for name in sorted(names, key=tensor_order)]
     return ArchPlan(
         arch="gemma3",
         n_vocab=config.vocab_size,
@@ -84,21 +83,12 @@ def gemma3_plan(config: Any, names: Iterable[str], *, what: str, model_name: str
     )
 
 
-def _order(name: str) -> tuple[int, str]:
-    layer = _LAYER.match(name)
-    return (int(layer.group(1)) + 1, name) if layer else (0, name)
-
-
 def _tensor_plan(name: str, what: str) -> TensorPlan | None:
     if name == "lm_head.weight":
         return None  # tied: llama.cpp's gemma3 reads the embeddings
     if name in _TOP:
         return TensorPlan(name, gguf.TENSOR_NAMES[_TOP[name]] + ".weight", add_one="norm" in name)
-    layer = _LAYER.match(name)
-    kind = _IN_LAYER.get(layer.group(2)) if layer else None
-    if layer is None or kind is None:
-        raise TokengraftError(f"{what}: tensor {name} has no counterpart in GGUF's gemma3")
-    gguf_name = gguf.TENSOR_NAMES[kind].format(bid=int(layer.group(1))) + ".weight"
+    _, gguf_name = layer_tensor(name, _IN_LAYER, arch="gemma3", what=what)
     return TensorPlan(name, gguf_name, add_one=name.endswith("norm.weight"))
 
 
@@ -106,15 +96,7 @@ def _metadata(config: Any, model_name: str) -> list[Callable[[gguf.GGUFWriter], 
     layer_types = getattr(config, "layer_types", None) or []
     full = _rope(config, "full_attention").get("rope_theta", 1_000_000.0)
     local = _rope(config, "sliding_attention").get("rope_theta", 10_000.0)
-    items: list[Callable[[gguf.GGUFWriter], None]] = [
-        lambda w: w.add_name(model_name),
-        lambda w: w.add_vocab_size(config.vocab_size),
-        lambda w: w.add_context_length(config.max_position_embeddings),
-        lambda w: w.add_embedding_length(config.hidden_size),
-        lambda w: w.add_block_count(config.num_hidden_layers),
-        lambda w: w.add_feed_forward_length(config.intermediate_size),
-        lambda w: w.add_head_count(config.num_attention_heads),
-        lambda w: w.add_head_count_kv(config.num_key_value_heads),
+    items = shared_metadata(config, model_name) + [
         lambda w: w.add_key_length(config.head_dim),
         lambda w: w.add_value_length(config.head_dim),
         lambda w: w.add_layer_norm_rms_eps(config.rms_norm_eps),

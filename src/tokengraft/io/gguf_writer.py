@@ -91,6 +91,7 @@ def write_gguf(
     type: str | GGUFType = GGUFType.F32,
     *,
     force: bool = False,
+    name: str | None = None,
 ) -> GGUFSummary:
     """Write the Hugging Face checkpoint ``checkpoint`` as the GGUF file ``out``.
 
@@ -99,6 +100,8 @@ def write_gguf(
         out: the ``.gguf`` file to write (atomically).
         type: ``f32``, ``f16`` or ``q8_0`` for the weight matrices.
         force: replace an existing ``out``.
+        name: the model's name in the file (``general.name``); default the checkpoint
+            directory's name (pass the final name when ``checkpoint`` is a temporary directory).
 
     Returns:
         A summary of the written file.
@@ -118,7 +121,8 @@ def write_gguf(
     index = safetensors_index(checkpoint)
     configs = load_configs(checkpoint)
     what = str(checkpoint)
-    plan = architecture_plan(configs.model, index, what=what, model_name=checkpoint.name)
+    model_name = checkpoint.name if name is None else name
+    plan = architecture_plan(configs.model, index, what=what, model_name=model_name)
     _check_rows(plan, index, checkpoint)
     tok = load_tokenizer_dir(checkpoint)
     vocab = gguf_vocab(

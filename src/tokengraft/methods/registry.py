@@ -128,7 +128,27 @@ class MethodInput:
     extras: Extras = field(default_factory=lambda: Extras())
 
 
-MethodFn = Callable[[MethodInput], torch.Tensor]  # -> (N, D), one row per entry of to_compute
+@dataclass(frozen=True)
+class MethodRows:
+    """A method's rows with its own account of which of them fell back.
+
+    A method returns this instead of a bare (N, D) tensor when its rows do not follow the
+    spelling: it computes real rows for tokens the old tokenizer cannot spell (from a donor row,
+    from neighbours), or falls back for tokens it can spell. For a bare tensor the graft labels
+    exactly the unspellable tokens ``fallback`` in ``tokens.tsv``; with a report, the rows that
+    fell back in every slot it ran on (input embeddings, and an untied head).
+
+    Attributes:
+        rows: (N, D), one row per entry of ``to_compute``.
+        fallback: (N,) bool; the method had nothing to go on for that row (e.g. the mean row).
+    """
+
+    rows: torch.Tensor
+    fallback: torch.Tensor
+
+
+# -> (N, D), one row per entry of to_compute; or MethodRows, those rows and which fell back
+MethodFn = Callable[[MethodInput], torch.Tensor | MethodRows]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,7 +161,8 @@ class RefineInput:
         to_compute: (N,) long; the new ids the method may change (the rest are copied rows).
         tied: the input matrix also serves as the output head.
         new_tokenizer: the tokenizer the matrices belong to.
-        generator / progress / params / extras: as in :class:`MethodInput`.
+        old_tokenizer / pieces / generator / progress / params / extras: as in
+            :class:`MethodInput`.
     """
 
     weights: Mapping[Slot, torch.Tensor]
@@ -149,6 +170,8 @@ class RefineInput:
     tied: bool
     new_tokenizer: PreTrainedTokenizerBase | None
     generator: torch.Generator
+    old_tokenizer: PreTrainedTokenizerBase | None = None
+    pieces: Sequence[Sequence[int] | None] = ()
     progress: bool = False
     params: Mapping[str, Any] = field(default_factory=dict)
     extras: Extras = field(default_factory=lambda: Extras())
@@ -162,6 +185,8 @@ class RefineInput:
             tied=inp.tied,
             new_tokenizer=inp.new_tokenizer,
             generator=inp.generator,
+            old_tokenizer=inp.old_tokenizer,
+            pieces=inp.pieces,
             progress=inp.progress,
             params=inp.params,
             extras=inp.extras,
@@ -288,6 +313,8 @@ class MethodSpec:
     needs: frozenset[Need] = frozenset()
     params: Mapping[str, Param] = field(default_factory=dict)
     refine: RefineFn | None = None  # optional joint second pass over all slots (see RefineInput)
+    unties: bool = False  # the method fits an output head of its own: a tied model is untied
+    optional: frozenset[Need] = frozenset()  # used when the user supplies them, never required
 
     def defaults(self) -> dict[str, Any]:
         """Parameter name -> default value."""

@@ -38,9 +38,8 @@ from tokengraft.embeddings.static import procrustes, unit_rows
 from tokengraft.errors import TokengraftError
 from tokengraft.methods.common import (
     corpus_static,
-    global_estimate,
-    plain_tokens,
-    special_old,
+    neighbour_params,
+    neighbour_rows,
     subword_mean,
 )
 from tokengraft.methods.registry import MethodInput, MethodSpec, Need, Param, register
@@ -79,16 +78,9 @@ def tokalign_rows(inp: MethodInput) -> torch.Tensor:
     )
     old_space = old_space * old.known[:, None]
     queries = new_space[inp.to_compute] * new.known[inp.to_compute][:, None]
-    rows, has = global_estimate(
-        inp.old.double(),
-        old_space,
-        queries,
-        old.known & ~special_old(inp),
-        k=int(inp.params["top_k"]),
-        temperature=float(inp.params["temperature"]),
-        threshold=float("-inf"),
+    rows, ok = neighbour_rows(
+        inp, old_space, queries, old.known, new.known[inp.to_compute], k=int(inp.params["top_k"])
     )
-    ok = has & new.known[inp.to_compute] & plain_tokens(inp)
     out[ok] = rows[ok]
     log.info(
         "tokalign %s (%s): %d anchors, %d rows matched, %d subword-mean fallbacks",
@@ -157,15 +149,12 @@ SPEC = register(
                 max=1000000,
                 help="shared tokens of the relative representation",
             ),
-            "top_k": Param(
-                default=1, type=int, min=1, max=4096, help="best matches blended per token"
-            ),
-            "temperature": Param(
-                default=0.1,
-                type=float,
-                positive=True,
-                max=1000000.0,
-                help="softmax temperature of the blend",
+            **neighbour_params(
+                k="top_k",
+                default_k=1,
+                k_help="best matches blended per token",
+                temperature=0.1,
+                blend="blend",
             ),
             "dim": Param(default=300, type=int, min=1, max=4096, help="static vector size"),
             "window": Param(default=5, type=int, min=1, max=100, help="co-occurrence window"),

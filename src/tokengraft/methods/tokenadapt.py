@@ -29,8 +29,9 @@ Where this differs from the paper and its code:
   similarities (one version of the code) is left out. The paper's larger encoders (nomic-embed,
   bge-m3) are replaced by any encoder passed as ``aux_model`` (all-MiniLM-L6-v2 in our
   measurements).
-* A token the old tokenizer cannot spell still gets the global estimate. A token without bytes, or
-  with no usable neighbour and no pieces, gets the mean row. The code leaves such rows random.
+* A token the old tokenizer cannot spell still gets the global estimate (labelled ``computed``).
+  A token without bytes, or with no usable neighbour and no pieces, gets the mean row (labelled
+  ``fallback``). The code leaves such rows random.
 * Special tokens that are not matched by role are embedded as their text, as the code does.
 """
 
@@ -49,21 +50,32 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from tokengraft.errors import TokengraftError
 from tokengraft.io.tensors import cache_key, cached_tensors
-from tokengraft.methods.common import global_estimate, old_tokens, torch_threads
-from tokengraft.methods.registry import MethodInput, MethodSpec, Need, Param, register, required
+from tokengraft.methods.common import global_estimate, neighbour_params, old_tokens, torch_threads
+from tokengraft.methods.registry import (
+    MethodInput,
+    MethodRows,
+    MethodSpec,
+    Need,
+    Param,
+    register,
+    required,
+)
 from tokengraft.vocab import CanonicalToken
 
 log = logging.getLogger(__name__)
 
 
-def tokenadapt_rows(inp: MethodInput) -> torch.Tensor:
-    """(N, D) hybrid TokenAdapt rows for ``inp.to_compute`` from ``inp.old`` (V_old, D)."""
+def tokenadapt_rows(inp: MethodInput) -> MethodRows:
+    """(N, D) hybrid TokenAdapt rows for ``inp.to_compute`` from ``inp.old`` (V_old, D).
+
+    Rows with neither estimate (the mean row) are reported as fallback.
+    """
     if inp.old_tokenizer is None or len(inp.tokens) != len(inp.to_compute):
         raise TokengraftError("tokenadapt needs the old tokenizer and the new tokens' bytes")
     params = inp.params
     old = inp.old.double()
     if len(inp.to_compute) == 0:
-        return inp.old.new_zeros(0, old.shape[1])
+        return MethodRows(inp.old.new_zeros(0, old.shape[1]), torch.zeros(0, dtype=torch.bool))
     old_toks = old_tokens(inp.old_tokenizer, old.shape[0])
     timer = time.perf_counter()
     with torch_threads(int(params["threads"])):
@@ -94,7 +106,7 @@ def tokenadapt_rows(inp: MethodInput) -> torch.Tensor:
         int((~has_local & has_global).sum()),
         int((~has_local & ~has_global).sum()),
     )
-    return out.to(inp.old.dtype)
+    return MethodRows(out.to(inp.old.dtype), ~has_local & ~has_global)
 
 
 def _blend(
@@ -280,15 +292,11 @@ SPEC = register(
                 max=1.0,
                 help="weight of the auxiliary-encoder estimate",
             ),
-            "top_k": Param(
-                default=3, type=int, min=1, max=4096, help="neighbours in the auxiliary encoder"
-            ),
-            "temperature": Param(
-                default=0.3,
-                type=float,
-                positive=True,
-                max=1000000.0,
-                help="softmax temperature of the weights",
+            **neighbour_params(
+                k="top_k",
+                default_k=3,
+                k_help="neighbours in the auxiliary encoder",
+                temperature=0.3,
             ),
             "threshold": Param(
                 default=0.0, type=float, min=-1.0, help="minimum cosine of a neighbour (> 1: none)"

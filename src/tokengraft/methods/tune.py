@@ -66,20 +66,20 @@ model grafted for German is tuned on German alone (English retention is measured
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 
 import torch
 from transformers import PreTrainedModel
 
 from tokengraft.config import Slot
 from tokengraft.errors import TokengraftError
+from tokengraft.methods import common
 from tokengraft.methods.registry import (
     MethodInput,
+    MethodRows,
     MethodSpec,
     Need,
     Param,
     RefineInput,
-    get_method,
     register,
     required,
 )
@@ -90,15 +90,9 @@ log = logging.getLogger(__name__)
 NEEDS = frozenset({Need.MODEL, Need.CORPUS})
 
 
-def init_rows(inp: MethodInput) -> torch.Tensor:
+def init_rows(inp: MethodInput) -> torch.Tensor | MethodRows:
     """(N, D) first-pass rows from the ``init`` method, with that method's default parameters."""
-    spec = get_method(str(inp.params["init"]))
-    if spec.refine is not None or not spec.needs <= NEEDS:
-        raise TokengraftError(
-            f"tune: init method {spec.name!r} cannot be used (it needs "
-            f"{', '.join(sorted(n.value for n in spec.needs)) or 'nothing'}, or refines itself)"
-        )
-    return spec.fn(replace(inp, params=spec.resolve_params({})))
+    return common.init_rows(inp, caller="tune", allowed=NEEDS)
 
 
 def tune_refine(inp: RefineInput) -> dict[Slot, torch.Tensor]:

@@ -52,7 +52,7 @@ from tokengraft.embeddings.static import (
 )
 from tokengraft.errors import TokengraftError
 from tokengraft.io.tensors import cached_tensors
-from tokengraft.methods.common import global_estimate, plain_tokens, special_old, subword_mean
+from tokengraft.methods.common import neighbour_params, neighbour_rows, subword_mean
 from tokengraft.methods.registry import MethodInput, MethodSpec, Need, Param, register
 
 log = logging.getLogger(__name__)
@@ -76,16 +76,9 @@ def wechsel_rows(inp: MethodInput) -> torch.Tensor:
     old_vecs = unit_rows(old_vecs.double() @ rotation).float()  # into the target space
     new_vecs = token_vectors(inp.new_tokenizer, target_words, target_vecs, inp.n_new)
     queries = unit_rows(new_vecs[inp.to_compute])  # (N, d)
-    rows, has = global_estimate(
-        inp.old.double(),
-        old_vecs,
-        queries,
-        (old_vecs.norm(dim=1) > 0) & ~special_old(inp),
-        k=int(inp.params["neighbors"]),
-        temperature=float(inp.params["temperature"]),
-        threshold=float("-inf"),
-    )
-    ok = has & (queries.norm(dim=1) > 0) & plain_tokens(inp)
+    known_old, known_new = old_vecs.norm(dim=1) > 0, queries.norm(dim=1) > 0
+    k = int(inp.params["neighbors"])
+    rows, ok = neighbour_rows(inp, old_vecs, queries, known_old, known_new, k=k)
     out[ok] = rows[ok]
     log.info(
         "wechsel %s: %d dictionary pairs, %d rows from neighbours, %d subword-mean fallbacks",
@@ -203,15 +196,11 @@ SPEC = register(
         paper="https://arxiv.org/abs/2112.06598",
         needs=frozenset({Need.CORPUS, Need.SOURCE_CORPUS, Need.DICTIONARY}),
         params={
-            "neighbors": Param(
-                default=10, type=int, min=1, max=4096, help="nearest old tokens per new token"
-            ),
-            "temperature": Param(
-                default=0.1,
-                type=float,
-                positive=True,
-                max=1000000.0,
-                help="softmax temperature of the weights",
+            **neighbour_params(
+                k="neighbors",
+                default_k=10,
+                k_help="nearest old tokens per new token",
+                temperature=0.1,
             ),
             "dim": Param(default=300, type=int, min=1, max=4096, help="static vector size"),
             "window": Param(default=5, type=int, min=1, max=100, help="co-occurrence window"),

@@ -42,6 +42,8 @@ class TuneConfig:
         device: ``auto``, ``cpu`` or ``cuda``.
         checkpoint_every: write a checkpoint every this many steps (0: only at the end).
         eval_every: score the held-out texts every this many steps (0: only at start and end).
+        eval_max_bytes: score only the first this many bytes of each held-out file, cut back to
+            a whole character as by ``tokengraft eval model --max-bytes`` (None: whole files).
     """
 
     steps: int | None = 60
@@ -59,6 +61,7 @@ class TuneConfig:
     device: Device = Device.AUTO
     checkpoint_every: int = 50
     eval_every: int = 50
+    eval_max_bytes: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "device", _device(self.device))
@@ -74,6 +77,7 @@ class TuneConfig:
             _positive(name, getattr(self, name))
         for name in ("lm_weight", "distill_weight", "checkpoint_every", "eval_every"):
             _at_least(name, getattr(self, name), 0)
+        _at_least("eval_max_bytes", self.eval_max_bytes, 1)
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise TokengraftError(f"Adam betas must be two numbers in [0, 1), got {self.betas}")
 
@@ -99,7 +103,9 @@ class TuneConfig:
 
 
 # Fields that only say how long and where a run goes: they may change when it is resumed.
-RUN_FIELDS = frozenset({"steps", "minutes", "device", "checkpoint_every", "eval_every"})
+RUN_FIELDS = frozenset(
+    {"steps", "minutes", "device", "checkpoint_every", "eval_every", "eval_max_bytes"}
+)
 
 
 def flag(name: str) -> str:

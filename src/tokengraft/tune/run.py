@@ -104,7 +104,7 @@ def tune_checkpoint(
         teacher: distil from this model (packaged name, directory or GGUF) reading the texts
             with its own tokenizer.
         eval_texts: held-out text files scored at the start, every ``config.eval_every`` steps
-            and at the end.
+            and at the end (the first ``config.eval_max_bytes`` bytes of each, when set).
         resume: continue the run saved in ``out`` (its config must match ``config`` except the
             budget, device and intervals).
         force: replace an existing ``out``.
@@ -119,11 +119,9 @@ def tune_checkpoint(
     checkpoint, out = Path(checkpoint).expanduser(), Path(out).expanduser()
     disk.check_checkpoint(checkpoint)
     disk.check_tune_output(out, checkpoint, force=force, resume=resume)
+    held_out = io.read_texts(eval_texts, max_bytes=config.eval_max_bytes) if eval_texts else ()
     inputs = Inputs(
-        checkpoint=checkpoint,
-        texts=io.read_texts(texts),
-        teacher=teacher,
-        eval_texts=io.read_texts(eval_texts) if eval_texts else (),
+        checkpoint=checkpoint, texts=io.read_texts(texts), teacher=teacher, eval_texts=held_out
     )
     if not config.all_embeddings:
         _sources(checkpoint)  # before anything heavy is loaded

@@ -1,0 +1,297 @@
+"""Benchmark of exact byte-level probabilities (``tokengraft.bytes``, docs/bytes.md).
+
+Four measurements, all on held-out text (``~/.cache/tokengraft/corpora/{en,de}/heldout.txt``,
+``tokengraft corpus fetch``):
+
+a. exactness: bits per byte through ``ByteLM`` beside the token-level bits per byte of
+   ``score_texts`` (what ``tokengraft eval model`` runs) on the same bytes, SmolLM2;
+b. cost: tokens forwarded per byte and bytes per second, beside token-level tokens per second;
+c. token healing: prompts cut at a random byte inside a word; the share whose greedy
+   continuation completes the word exactly, byte by byte versus naive token-level prompting;
+d. ensemble: SmolLM2 + Gemma-3-270M, mixture and product, versus each member.
+
+Results go to ``bench/results/bytes/bytes.json``; ``python -m bench.table`` renders them.
+
+Example:
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.bytes --healing-prompts 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import random
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import records
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results" / "bytes" / "bytes.json"
+WORD = re.compile(rb"[A-Za-z]{4,}")
+
+
+def heldout(language: str, n_bytes: int) -> bytes:
+    """The first ``n_bytes`` of a held-out file, cut back to a whole character."""
+    from tokengraft import cache_dir
+
+    raw = (cache_dir() / "corpora" / language / "heldout.txt").read_bytes()[:n_bytes]
+    return raw.decode("utf-8", errors="ignore").encode("utf-8")
+
+
+def load(name: str) -> tuple[Any, Any]:
+    """(model, tokenizer) of a packaged model name."""
+    from tokengraft import load_model, load_tokenizer
+
+    return load_model(name, progress=False), load_tokenizer(name)
+
+
+def token_level(model: Any, tok: Any, data: bytes) -> dict[str, Any]:
+    """Token-level bits per byte of ``score_texts``, the whole text in one window."""
+    from tokengraft import EvalConfig, score_texts
+
+    window = 4096
+    result = score_texts(
+        model, tok, [("t", data.decode())], EvalConfig(window=window, stride=window - 1)
+    )
+    o = result.overall
+    return {
+        "bpb": o.bits_per_byte,
+        "tokens": o.n_tokens,
+        "tokens_per_byte": o.n_tokens / o.n_bytes,
+        "tokens_per_second": o.n_tokens / result.seconds,
+        "seconds": result.seconds,
+    }
+
+
+def exactness(model: Any, tok: Any, name: str, n_bytes: int) -> list[dict[str, Any]]:
+    """(a) and (b): one row per language."""
+    from tokengraft import ByteLM, score_span
+
+    rows = []
+    for language in ("en", "de"):
+        data = heldout(language, n_bytes)
+        tokens = token_level(model, tok, data)
+        score = score_span(ByteLM(model, tok), language, data)
+        rows.append(
+            {
+                "model": name,
+                "language": language,
+                "bytes": len(data),
+                "token_level": tokens,
+                "byte_level": {
+                    "bpb": score.bits_per_byte,
+                    "forwarded_tokens_per_byte": score.forwarded_tokens / score.n_bytes,
+                    "bytes_per_second": score.n_bytes / score.seconds,
+                    "seconds": score.seconds,
+                },
+                "gap_percent": 100 * (score.bits_per_byte / tokens["bpb"] - 1),
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def healing_prompts(text: bytes, n: int, seed: int, context: int) -> list[tuple[bytes, bytes]]:
+    """``n`` (prompt, rest of the cut word): words of 4+ ASCII letters cut strictly inside."""
+    rng = random.Random(seed)
+    words = [m for m in WORD.finditer(text) if m.start() > context // 2]
+    out = []
+    for m in rng.sample(words, min(n, len(words))):
+        cut = rng.randrange(m.start() + 1, m.end())
+        start = text.rfind(b" ", 0, max(0, cut - context)) + 1
+        out.append((text[start:cut], text[cut : m.end()]))
+    return out
+
+
+def completes(generated: bytes, rest: bytes) -> bool:
+    """The continuation spells the rest of the word and then leaves it."""
+    return generated.startswith(rest) and not generated[len(rest) : len(rest) + 1].isalpha()
+
+
+def healing(model: Any, tok: Any, n: int, seed: int, context: int) -> dict[str, Any]:
+    """(c): share of cut words completed exactly, byte-level versus naive."""
+    from tokengraft import ByteLM, generate_bytes, generate_tokens
+
+    prompts = healing_prompts(heldout("en", 200_000), n, seed, context)
+    lm = ByteLM(model, tok)
+    hits = {"byte_level": 0, "naive": 0}
+    seconds = {"byte_level": 0.0, "naive": 0.0}
+    examples = []
+    for prompt, rest in prompts:
+        budget = len(rest) + 1
+        ours = generate_bytes(lm, prompt, max_bytes=budget)
+        naive = generate_tokens(model, tok, prompt, max_bytes=budget, vocab=lm.vocab)
+        hits["byte_level"] += completes(ours.text, rest)
+        hits["naive"] += completes(naive.text, rest)
+        seconds["byte_level"] += ours.seconds
+        seconds["naive"] += naive.seconds
+        if len(examples) < 5 and completes(ours.text, rest) != completes(naive.text, rest):
+            examples.append(
+                {
+                    "prompt_end": prompt[-30:].decode(errors="replace"),
+                    "rest": rest.decode(),
+                    "byte_level": ours.text.decode(errors="replace"),
+                    "naive": naive.text.decode(errors="replace"),
+                }
+            )
+    return {
+        "prompts": len(prompts),
+        "seed": seed,
+        "context_bytes": context,
+        "share": {k: v / len(prompts) for k, v in hits.items()},
+        "seconds_per_prompt": {k: v / len(prompts) for k, v in seconds.items()},
+        "examples": examples,
+    }
+
+
+def ensemble(models: dict[str, tuple[Any, Any]], n_bytes: int) -> list[dict[str, Any]]:
+    """(d): bits per byte of each member, their mixture and their product, per language."""
+    import torch
+
+    from tokengraft import ByteEnsemble, ByteLM
+
+    lms = [ByteLM(model, tok) for model, tok in models.values()]
+    rows = []
+    for language in ("en", "de"):
+        data = heldout(language, n_bytes)
+        mix = ByteEnsemble(lms, mode="mixture")
+        product = ByteEnsemble(lms, mode="product")
+        state = mix.start(upcoming=data)
+        bits = {name: 0.0 for name in [*models, "mixture", "product"]}
+        started = time.perf_counter()
+        for byte in data:
+            for name, member in zip(models, state.states, strict=True):
+                bits[name] -= float(member.logprobs()[byte]) / math.log(2)
+            each = torch.stack([member.logprobs() for member in state.states])
+            bits["product"] -= float(product.combine(each)[byte]) / math.log(2)
+            bits["mixture"] -= state.push(byte) / math.log(2)
+        row = {"language": language, "bytes": len(data), "seconds": time.perf_counter() - started}
+        row |= {f"{k}_bpb": v / len(data) for k, v in bits.items()}
+        row["token_level_bpb"] = {k: token_level(m, t, data)["bpb"] for k, (m, t) in models.items()}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def section(results: dict[str, Any]) -> str:
+    """The BENCHMARKS.md section of the results."""
+    lines = [
+        "## bytes: exact byte-level probabilities",
+        "",
+        f"Run {results.get('date', '?')} on {results.get('machine', '?')}, one thread, default "
+        "`ByteConfig` (prune 1e-2, at most 8 hypotheses). Reproduce: "
+        + ", ".join(f"`{c}`" for c in (results.get("commands") or {}).values())
+        + ". What is computed: [docs/bytes.md](docs/bytes.md).",
+    ]
+    if results.get("exactness"):
+        lines += [
+            "",
+            "Exactness and cost (held-out, first bytes; token level: `score_texts`, one window):",
+            "",
+            "| model | held-out | bytes | token bits/byte | byte bits/byte | gap % | "
+            "tokens/byte | forwarded tokens/byte | token tokens/s | byte bytes/s |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in results["exactness"]:
+            t, b = r["token_level"], r["byte_level"]
+            lines.append(
+                f"| {r['model']} | {r['language']} | {r['bytes']:,} | {t['bpb']:.4f} | "
+                f"{b['bpb']:.4f} | {r['gap_percent']:+.2f} | {t['tokens_per_byte']:.3f} | "
+                f"{b['forwarded_tokens_per_byte']:.3f} | {t['tokens_per_second']:.0f} | "
+                f"{b['bytes_per_second']:.1f} |"
+            )
+        lines += [
+            "",
+            "The gap: byte level adds every other tokenization of the same bytes (lower bits) "
+            "and renormalises without special tokens; pruning drops hypotheses (higher bits). "
+            "Token level runs batched 4096-token windows; byte level runs one batched pass over "
+            "the canonical tokens plus one single-token pass per hypothesis off them.",
+        ]
+    heal = results.get("healing")
+    if heal:
+        lines += [
+            "",
+            f"Token healing (SmolLM2, {heal['prompts']} English held-out prompts of about "
+            f"{heal['context_bytes']} bytes cut inside a word, seed {heal['seed']}, greedy): "
+            f"word completed exactly byte-level **{100 * heal['share']['byte_level']:.1f} %**, "
+            f"naive token-level {100 * heal['share']['naive']:.1f} % "
+            f"({heal['seconds_per_prompt']['byte_level']:.2f} s versus "
+            f"{heal['seconds_per_prompt']['naive']:.2f} s per prompt).",
+        ]
+    if results.get("ensemble"):
+        names = results["members"]
+        lines += [
+            "",
+            "Ensemble (equal weights), bits per byte:",
+            "",
+            "| held-out | bytes | " + " | ".join(names) + " | mixture | product |",
+            "|---|---:|" + "---:|" * (len(names) + 2),
+        ]
+        for r in results["ensemble"]:
+            cells = [f"{r[f'{n}_bpb']:.4f}" for n in [*names, "mixture", "product"]]
+            lines.append(f"| {r['language']} | {r['bytes']:,} | " + " | ".join(cells) + " |")
+        token = "; ".join(
+            f"{r['language']}: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in r.get("token_level_bpb", {}).items())
+            for r in results["ensemble"]
+        )
+        lines += ["", f"Token-level bits per byte of the members on the same bytes: {token}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bytes", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--exact-bytes", type=int, default=2000)
+    parser.add_argument("--healing-prompts", type=int, default=200)
+    parser.add_argument("--healing-context", type=int, default=100)
+    parser.add_argument("--ensemble-bytes", type=int, default=600)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--parts", default="a,c,d", help="a (exactness + cost), c (healing), d (ensemble)"
+    )
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    parts = set(args.parts.split(","))
+    results = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
+    results |= {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {platform.python_version()}",
+    }
+    command = "OMP_NUM_THREADS=1 .venv/bin/python -m bench.bytes " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
+    results.setdefault("commands", {})[args.parts] = command
+    smol = load("smollm2-135m")
+    if "a" in parts:
+        results["exactness"] = exactness(*smol, "smollm2-135m", args.exact_bytes)
+        save(results)
+    if "c" in parts:
+        results["healing"] = healing(*smol, args.healing_prompts, args.seed, args.healing_context)
+        save(results)
+    if "d" in parts:
+        models = {"smollm2-135m": smol, "gemma3-270m": load("gemma3-270m")}
+        results["members"] = list(models)
+        results["ensemble"] = ensemble(models, args.ensemble_bytes)
+        save(results)
+    print(section(results))
+    return 0
+
+
+def save(results: dict[str, Any]) -> None:
+    """Write the results atomically."""
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    records.write_text(RESULTS, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
