@@ -1,8 +1,8 @@
 """The numbers of `tokengraft demo` for BENCHMARKS.md, with the graft measured in a child process.
 
 The pieces of ``tokengraft demo``: the cached 32k German BPE (``tokengraft.trained_tokenizer``),
-a graft of SmolLM2-135M onto it with ``mean``, ``subword_mean`` and ``distill`` (the demo's method,
-given the English training text as ``--source-corpus`` as the demo does; each ``tokengraft graft``
+a graft of SmolLM2-135M onto it with ``mean``, ``subword_mean`` and ``tune`` (the demo's method;
+each ``tokengraft graft``
 in a child process whose wall time and peak RSS are measured; the graft step's own time comes from
 its report.json), and bits per byte of the original and of every graft on the first 60,000 bytes
 (the demo's default) of the German and English held-out files. Writes ``bench/results/demo.json``
@@ -22,7 +22,7 @@ from bench import run
 def main(argv: list[str] | None = None) -> int:
     extra = sys.argv[1:] if argv is None else argv
     return run.main(
-        ["--scenario", "demo", "--methods", "mean,subword_mean,distill@src", "--peers", "", *extra]
+        ["--scenario", "demo", "--methods", "mean,subword_mean,tune", "--peers", "", *extra]
     )
 
 

@@ -130,11 +130,11 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             name="demo",
             summary="`tokengraft demo`: SmolLM2-135M -> a fresh 32k byte-level BPE trained on the "
-            "German training split, grafted with mean, subword_mean and distill (the demo's "
-            "default, with English text as --source-corpus)",
+            "German training split, grafted with mean, subword_mean and tune (the demo's "
+            "default)",
             tokenizer=TrainedTokenizer(corpus="de", vocab_size=32_000),
             target="de",
-            methods=("mean", "subword_mean", "distill@src"),
+            methods=("mean", "subword_mean", "tune"),
             method_args=OWN_ARGS,
             max_bytes=60_000,  # DemoConfig.max_bytes, what `tokengraft demo` scores
         ),

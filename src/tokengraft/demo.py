@@ -1,7 +1,7 @@
 """The main job on the embedded default: SmolLM2-135M onto a fresh German tokenizer.
 
 Fetch corpora, train a byte-level BPE on the German training split (cached), graft SmolLM2 with
-``distill`` (our best donor-free method; ``--method`` picks another), and score original and grafted
+``tune`` (our best donor-free method measured; ``--method`` picks another), and score original and grafted
 models in bits per byte on the German and English held-out files. Methods get the German training
 split as ``--corpus`` and the English one as ``--source-corpus``, when they use them.
 """
@@ -42,7 +42,7 @@ class DemoConfig:
     """
 
     vocab_size: int = 32_000
-    method: str = "distill"
+    method: str = "tune"
     max_bytes: int = 60_000
     out: Path | None = None
     seed: int = 0

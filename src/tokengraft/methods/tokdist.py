@@ -15,7 +15,8 @@ Where this differs from the paper and its code:
 * Budget. The paper adds at most a few thousand tokens and distils each with 25-100 snippets of
   50 tokens on a GPU. A whole-tokenizer graft has tens of thousands of new tokens and this is a
   CPU: only the ``max_tokens`` new tokens that occur most often in the corpus are distilled
-  (default 24, about five minutes for SmolLM2-135M on two cores); every other new row keeps its
+  (default 24: 1,070 s of method time for SmolLM2-135M on a
+  busy two-core machine, load average about 4); every other new row keeps its
   FVT start. That is the paper's method at the budget, not its published setting.
 * Snippets come from the graft's ``--corpus``: the phrase sits at a random position of a
   window of ``snippet_len`` old tokens that opens with the start token (BOS). The paper mines
