@@ -116,6 +116,19 @@ def test_eval_model_json(capsys, base, tmp_path):
         assert key in overall and key in data["per_file"][0]
 
 
+def test_eval_model_html(capsys, base, tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("The quick brown fox jumps over the lazy dog. " * 20)
+    page = tmp_path / "eval.html"
+    argv = ["eval", "model", str(base), "--texts", str(text), "--json", "-q", "--html", str(page)]
+    assert run(argv) == 0
+    bpb = json.loads(capsys.readouterr().out)["overall"]["bits_per_byte"]
+    html = page.read_text(encoding="utf-8")
+    assert "data:image/png;base64," in html and "t.txt" in html
+    assert f"{bpb:.4f}" in html
+    assert "http://" not in html and "https://" not in html
+
+
 def test_eval_tokenizer_json(capsys, base, new_tok_dir, tmp_path):
     text = tmp_path / "t.txt"
     text.write_text("Der schnelle braune Fuchs springt über den faulen Hund.")

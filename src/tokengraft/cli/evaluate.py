@@ -47,6 +47,7 @@ def eval_model_cmd(
     suffix_from: Annotated[
         int | None, typer.Option(help="With --byte-level: score bytes from this offset on.")
     ] = None,
+    html: HtmlOut = None,
 ) -> None:
     """Bits per byte of MODEL on each text file (comparable across tokenizers)."""
     from tokengraft import io
@@ -66,6 +67,8 @@ def eval_model_cmd(
     tok = io.load_tokenizer(model)
     lm = io.load_model(source, allow_pickle=allow_pickle, progress=not quiet)
     result = score_texts(lm, tok, docs, cfg, progress=not quiet)
+    if html is not None:
+        _write_model_html(html, model, result.to_dict())
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
@@ -74,6 +77,14 @@ def eval_model_cmd(
             f"{score.name:<40} {score.bits_per_byte:8.4f} bpb  {score.n_tokens:>9} tokens  "
             f"{score.bytes_per_token:6.2f} bytes/token"
         )
+
+
+def _write_model_html(path: Path, model: str, result: dict[str, object]) -> None:
+    """``--html``: the scores as one static page."""
+    from tokengraft.report.html import write_html
+    from tokengraft.report.sections import model_eval_sections
+
+    write_html(path, f"tokengraft eval model {model}", model_eval_sections(model, result))
 
 
 def _eval_config(

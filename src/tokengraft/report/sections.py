@@ -7,6 +7,7 @@ objects; missing optional fields leave their part out rather than fail.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from tokengraft.report import plots
@@ -208,3 +209,22 @@ def bench_overview(results: list[Mapping[str, Any]]) -> list[Section]:
         [[name, *(series.get(s) for s in scenarios)] for name, series in values.items()],
     )
     return [Section(title="Benchmarks: bits per byte per method and scenario", body=chart + body)]
+
+
+def model_eval_sections(model: str, result: Mapping[str, Any]) -> list[Section]:
+    """``eval model``'s scores (``ModelEval.to_dict()``): a table and bits per byte per file."""
+    scores = [*result["per_file"], result["overall"]]
+    rows = [
+        [
+            s["name"],
+            f"{s['bits_per_byte']:.4f}",
+            s["n_tokens"],
+            s["n_bytes"],
+            f"{s['bytes_per_token']:.2f}",
+        ]
+        for s in scores
+    ]
+    body = table(["text", "bits/byte", "tokens", "bytes", "bytes/token"], rows)
+    values = {model: {Path(s["name"]).name: s["bits_per_byte"] for s in result["per_file"]}}
+    chart = plots.grouped_bars(values, title="bits per byte per text", ylabel="bits per byte")
+    return [Section(title=f"{model}: bits per byte", body=body + chart)]
