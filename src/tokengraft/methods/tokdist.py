@@ -50,6 +50,7 @@ from tokengraft.methods.registry import (
     register,
     required,
 )
+from tokengraft.tune.align import pad_right
 from tokengraft.tune.data import start_id, token_stream
 from tokengraft.tune.model import Student, student
 from tokengraft.tune.snippets import Snippet, mine
@@ -60,17 +61,6 @@ log = logging.getLogger(__name__)
 def fvt_rows(inp: MethodInput) -> torch.Tensor:
     """(N, D) the subword mean of each token's old pieces (FVT), the paper's starting rows."""
     return subword_mean(inp.old, inp.pieces)
-
-
-def _pad(seqs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Right-padded (B, L) ids and an attention mask (None when nothing is padded)."""
-    width = max(len(s) for s in seqs)
-    ids = torch.zeros((len(seqs), width), dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for row, s in enumerate(seqs):
-        ids[row, : len(s)] = s
-        mask[row, : len(s)] = 1
-    return ids, None if bool(mask.all()) else mask
 
 
 def _hidden(call: Callable[..., Any], ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -89,13 +79,13 @@ def _batch_loss(
     batch: list[Snippet],
 ) -> torch.Tensor:
     """Mean squared hidden-state difference of one batch of snippets at aligned positions."""
-    t_ids, t_mask = _pad([s.teacher_ids for s in batch])
+    t_ids, t_mask = pad_right([s.teacher_ids for s in batch])
     with torch.no_grad():
         teacher = _hidden(model, t_ids, t_mask)
     merged = [
         torch.where(s.student_ids < 0, len(old) + slot_of[s.token], s.student_ids) for s in batch
     ]
-    s_ids, s_mask = _pad(merged)
+    s_ids, s_mask = pad_right(merged)
     matrix = torch.cat([old, rows])
     hidden = _hidden(lambda **kw: learner({Slot.INPUT: matrix}, **kw), s_ids, s_mask)
     s_flat = torch.cat([r * s_ids.shape[1] + s.student_pos for r, s in enumerate(batch)])
@@ -103,7 +93,7 @@ def _batch_loss(
     return F.mse_loss(hidden.flatten(0, 1)[s_flat], teacher.flatten(0, 1)[t_flat])
 
 
-def _snippets(inp: RefineInput, model: PreTrainedModel) -> list[Snippet]:
+def _snippets(inp: RefineInput) -> list[Snippet]:
     """The mined snippets of the graft's corpus (see :func:`tokengraft.tune.snippets.mine`)."""
     if inp.old_tokenizer is None:
         raise TokengraftError("tokdist needs the old tokenizer")
@@ -123,7 +113,7 @@ def _snippets(inp: RefineInput, model: PreTrainedModel) -> list[Snippet]:
 def tokdist_refine(inp: RefineInput) -> dict[Slot, torch.Tensor]:
     """Slot -> (N, D): input rows of the distilled tokens replaced, everything else as given."""
     model: PreTrainedModel = required(inp.extras.model, Need.MODEL)
-    snippets = _snippets(inp, model)
+    snippets = _snippets(inp)
     tokens = sorted({s.token for s in snippets})
     slot_of = {t: k for k, t in enumerate(tokens)}
     start = inp.weights[Slot.INPUT][inp.to_compute].float()

@@ -182,22 +182,29 @@ class TeacherBatch:
     teacher_index: torch.Tensor
 
 
-def teacher_batch(windows: Sequence[Aligned], student_length: int) -> TeacherBatch:
-    """Pad the teacher windows into one batch and flatten the aligned positions.
+def pad_right(seqs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(B, L) ids right-padded with 0, and the attention mask (None when nothing is padded).
 
     Right padding leaves every real position as it is: with causal attention no real token
     attends to the padding.
     """
-    width = max(1, max(len(w.teacher_ids) for w in windows))
-    ids = torch.zeros((len(windows), width), dtype=torch.long)
+    width = max(1, max(len(s) for s in seqs))
+    ids = torch.zeros((len(seqs), width), dtype=torch.long)
     mask = torch.zeros_like(ids)
-    for row, window in enumerate(windows):
-        ids[row, : len(window.teacher_ids)] = window.teacher_ids
-        mask[row, : len(window.teacher_ids)] = 1
+    for row, seq in enumerate(seqs):
+        ids[row, : len(seq)] = seq
+        mask[row, : len(seq)] = 1
+    return ids, None if bool(mask.all()) else mask
+
+
+def teacher_batch(windows: Sequence[Aligned], student_length: int) -> TeacherBatch:
+    """Pad the teacher windows into one batch (:func:`pad_right`), flatten the aligned positions."""
+    ids, mask = pad_right([w.teacher_ids for w in windows])
+    width = ids.shape[1]
     rows = [torch.full_like(w.student_pos, r) for r, w in enumerate(windows)]
     return TeacherBatch(
         ids=ids,
-        mask=None if bool(mask.all()) else mask,
+        mask=mask,
         student_index=torch.cat(
             [r * student_length + w.student_pos for r, w in zip(rows, windows, strict=True)]
         ),
