@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import random
 import re
@@ -150,29 +149,37 @@ def healing(model: Any, tok: Any, n: int, seed: int, context: int) -> dict[str, 
     }
 
 
-def ensemble(models: dict[str, tuple[Any, Any]], n_bytes: int) -> list[dict[str, Any]]:
-    """(d): bits per byte of each member, their mixture and their product, per language."""
-    import torch
+def validation(language: str, n_bytes: int) -> bytes:
+    """``n_bytes`` from the end of a training file (never scored), cut back to whole characters."""
+    from tokengraft import cache_dir
 
-    from tokengraft import ByteEnsemble, ByteLM
+    raw = (cache_dir() / "corpora" / language / "train.txt").read_bytes()[-n_bytes:]
+    return raw.decode("utf-8", errors="ignore").encode("utf-8")
+
+
+def ensemble(models: dict[str, tuple[Any, Any]], n_bytes: int) -> list[dict[str, Any]]:
+    """(d): each member, mixture and product, equal weights and weights fitted on validation."""
+    from tokengraft import ByteLM
+    from tokengraft.bytes.weights import ensemble_bits, fit_weights, member_logprobs
 
     lms = [ByteLM(model, tok) for model, tok in models.values()]
     rows = []
     for language in ("en", "de"):
-        data = heldout(language, n_bytes)
-        mix = ByteEnsemble(lms, mode="mixture")
-        product = ByteEnsemble(lms, mode="product")
-        state = mix.start(upcoming=data)
-        bits = {name: 0.0 for name in [*models, "mixture", "product"]}
+        data, val = heldout(language, n_bytes), validation(language, n_bytes)
         started = time.perf_counter()
-        for byte in data:
-            for name, member in zip(models, state.states, strict=True):
-                bits[name] -= float(member.logprobs()[byte]) / math.log(2)
-            each = torch.stack([member.logprobs() for member in state.states])
-            bits["product"] -= float(product.combine(each)[byte]) / math.log(2)
-            bits["mixture"] -= state.push(byte) / math.log(2)
-        row = {"language": language, "bytes": len(data), "seconds": time.perf_counter() - started}
-        row |= {f"{k}_bpb": v / len(data) for k, v in bits.items()}
+        table = member_logprobs(lms, data)
+        seconds = time.perf_counter() - started
+        val_table = member_logprobs(lms, val)
+        row: dict[str, Any] = {"language": language, "bytes": len(data), "seconds": seconds}
+        for i, name in enumerate(models):
+            one_hot = [float(i == j) for j in range(len(lms))]
+            row[f"{name}_bpb"] = ensemble_bits(table, data, one_hot, "mixture")
+        for mode in ("mixture", "product"):
+            row[f"{mode}_bpb"] = ensemble_bits(table, data, [1.0] * len(lms), mode)
+            weights = fit_weights(val_table, val, mode)
+            row[f"{mode}_weights"] = dict(zip(models, weights, strict=True))
+            row[f"{mode}_fitted_bpb"] = ensemble_bits(table, data, weights, mode)
+        row["validation_bytes"] = len(val)
         row["token_level_bpb"] = {k: token_level(m, t, data)["bpb"] for k, (m, t) in models.items()}
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -225,17 +232,7 @@ def section(results: dict[str, Any]) -> str:
             f"{heal['seconds_per_prompt']['naive']:.2f} s per prompt).",
         ]
     if results.get("ensemble"):
-        names = results["members"]
-        lines += [
-            "",
-            "Ensemble (equal weights), bits per byte:",
-            "",
-            "| held-out | bytes | " + " | ".join(names) + " | mixture | product |",
-            "|---|---:|" + "---:|" * (len(names) + 2),
-        ]
-        for r in results["ensemble"]:
-            cells = [f"{r[f'{n}_bpb']:.4f}" for n in [*names, "mixture", "product"]]
-            lines.append(f"| {r['language']} | {r['bytes']:,} | " + " | ".join(cells) + " |")
+        lines += _ensemble_lines(results["members"], results["ensemble"])
         token = "; ".join(
             f"{r['language']}: "
             + ", ".join(f"{k} {v:.4f}" for k, v in r.get("token_level_bpb", {}).items())
@@ -243,6 +240,34 @@ def section(results: dict[str, Any]) -> str:
         )
         lines += ["", f"Token-level bits per byte of the members on the same bytes: {token}."]
     return "\n".join(lines) + "\n"
+
+
+def _ensemble_lines(names: list[str], rows: list[dict[str, Any]]) -> list[str]:
+    """The ensemble table: members, equal weights, and weights fitted on validation bytes."""
+    fitted = any("mixture_fitted_bpb" in r for r in rows)
+    kinds = ["mixture", "product"] + (["mixture_fitted", "product_fitted"] if fitted else [])
+    heads = ["mixture (equal)", "product (equal)"]
+    heads += ["mixture (fitted)", "product (fitted)"] if fitted else []
+    lines = [
+        "",
+        "Ensemble bits per byte (fitted: weights chosen on as many bytes from the end of the "
+        "language's training text, never scored):"
+        if fitted
+        else "Ensemble (equal weights), bits per byte:",
+        "",
+        "| held-out | bytes | " + " | ".join([*names, *heads]) + " |",
+        "|---|---:|" + "---:|" * (len(names) + len(heads)),
+    ]
+    for r in rows:
+        cells = [f"{r[f'{n}_bpb']:.4f}" for n in [*names, *kinds]]
+        lines.append(f"| {r['language']} | {r['bytes']:,} | " + " | ".join(cells) + " |")
+    for r in rows if fitted else []:
+        weights = "; ".join(
+            f"{mode} " + ", ".join(f"{k} {v:.3f}" for k, v in r[f"{mode}_weights"].items())
+            for mode in ("mixture", "product")
+        )
+        lines.append(f"\nFitted weights, {r['language']}: {weights}.")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -239,11 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     subset = args.results / omp_subset.RESULTS.relative_to(RESULTS)
     if subset.is_file():
         text += "\n" + omp_subset.section(json.loads(subset.read_text(encoding="utf-8"))) + "\n"
-    from bench import vocab_ops
+    from bench import vocab_ops_table
 
-    vocab = args.results / vocab_ops.RESULTS.relative_to(RESULTS)
+    vocab = args.results / vocab_ops_table.RESULTS.relative_to(RESULTS)
     if vocab.is_file():
-        text += "\n" + vocab_ops.section(json.loads(vocab.read_text(encoding="utf-8")))
+        text += "\n" + vocab_ops_table.section(json.loads(vocab.read_text(encoding="utf-8")))
     from bench import tokenizer_metrics
 
     metrics = args.results / tokenizer_metrics.RESULTS.relative_to(RESULTS)

@@ -144,11 +144,12 @@ def test_logprob_is_the_sum_of_byte_conditionals_and_the_brute_force_ratio(famil
 def test_pruned_distribution_is_normalised_and_near_exact_when_pruning_little(families, family):
     tok, model = families[family]
     exact = ByteLM(model, tok, EXACT).next_byte_logprobs(b"the ")
-    light = ByteLM(model, tok, ByteConfig(prune=1e-12, max_hypotheses=0))
+    light = ByteLM(model, tok, ByteConfig(prune=1e-12, max_hypotheses=0, canonical=False))
     assert torch.allclose(light.next_byte_logprobs(b"the ").exp(), exact.exp(), atol=1e-9)
-    heavy = ByteLM(model, tok, ByteConfig(prune=0.1, max_hypotheses=2))
-    lp = heavy.next_byte_logprobs(b"the ")
-    assert float(lp.exp().sum()) == pytest.approx(1.0, abs=1e-9)
+    for canonical in (False, True):
+        heavy = ByteLM(model, tok, ByteConfig(prune=0.1, max_hypotheses=2, canonical=canonical))
+        lp = heavy.next_byte_logprobs(b"the ")
+        assert float(lp.exp().sum()) == pytest.approx(1.0, abs=1e-9)
 
 
 def test_empty_prompt_and_invalid_utf8_mid_prompt(families):
@@ -228,7 +229,8 @@ def test_the_trunk_only_saves_time(families, family):
 def test_forwards_cost_one_token_off_the_trunk(families):
     """Hypotheses on many branches: every forward off the trunk feeds exactly one token."""
     tok, model = families["byte_fallback"]
-    state = ByteLM(model, tok, ByteConfig(prune=1e-3, max_hypotheses=16)).start(b"")
+    config = ByteConfig(prune=1e-3, max_hypotheses=16, canonical=False, batch=1)
+    state = ByteLM(model, tok, config).start(b"")  # batch=1: tests/test_bytes_canonical.py
     for byte in b"the fox":
         state.push(byte)
     assert state.runner.forwarded_tokens == state.runner.forward_calls

@@ -39,6 +39,10 @@ class Need(enum.StrEnum):
     AUX_MODEL = "aux_model"  # an auxiliary text-embedding model (TokenAdapt)
 
 
+# The best donor-free method measured (BENCHMARKS.md, de-fresh and code-fresh): the default of
+# `tokengraft demo` and `tokengraft extend`. It needs the model and a corpus, which both have.
+BEST_DONOR_FREE = "tune"
+
 # need -> the `tokengraft graft` flag that supplies it (None: the graft loads it itself)
 NEED_FLAGS: dict[Need, str | None] = {
     Need.DONOR: "--donor",

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tokengraft import io
-from tokengraft.config import EvalConfig, GraftConfig
+from tokengraft.config import BEST_DONOR_FREE, EvalConfig, GraftConfig
 from tokengraft.data.corpus import CorpusFiles, fetch_corpora
 from tokengraft.eval.lm import score_texts
 from tokengraft.grafting.inputs import Resources
@@ -42,7 +42,7 @@ class DemoConfig:
     """
 
     vocab_size: int = 32_000
-    method: str = "tune"
+    method: str = BEST_DONOR_FREE
     max_bytes: int = 60_000
     out: Path | None = None
     seed: int = 0

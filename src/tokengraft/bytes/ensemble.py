@@ -49,6 +49,36 @@ class Mode(enum.StrEnum):
     PRODUCT = "product"
 
 
+def parse_mode(mode: str) -> Mode:
+    """``mode`` as a :class:`Mode` (a one-line error for anything else)."""
+    try:
+        return Mode(mode)
+    except ValueError:
+        raise TokengraftError(f"unknown ensemble mode {mode!r}: mixture or product") from None
+
+
+def normalised_weights(weights: Sequence[float] | None, members: int) -> torch.Tensor:
+    """(M,) float64 weights summing to one (``None``: equal), checked."""
+    weights = [1.0] * members if weights is None else list(weights)
+    if len(weights) != members:
+        raise TokengraftError(f"{len(weights)} weights for {members} ensemble members")
+    if any(w < 0 or not math.isfinite(w) for w in weights) or sum(weights) <= 0:
+        raise TokengraftError(f"ensemble weights must be >= 0 and not all 0, got {weights}")
+    return torch.tensor(weights, dtype=torch.float64) / sum(weights)
+
+
+def combine(each: torch.Tensor, weights: torch.Tensor, mode: Mode) -> torch.Tensor:
+    """(..., 257) combined log-probabilities of (M, ..., 257) member ones, renormalised."""
+    log_w = weights.log().reshape(-1, *([1] * (each.dim() - 1)))
+    if mode is Mode.MIXTURE:
+        combined = (each + log_w).logsumexp(0)
+    else:
+        # 0 * -inf is nan: a zero-weight member has no say, even where it gives no mass.
+        weighted = torch.where(log_w > float("-inf"), each * log_w.exp(), 0.0)
+        combined = weighted.sum(0)
+    return combined - combined.logsumexp(-1, keepdim=True)
+
+
 class ByteEnsemble:
     """Several byte models, possibly of different tokenizers, as one.
 
@@ -75,28 +105,13 @@ class ByteEnsemble:
     ) -> None:
         if not members:
             raise TokengraftError("an ensemble needs at least one member")
-        weights = [1.0] * len(members) if weights is None else list(weights)
-        if len(weights) != len(members):
-            raise TokengraftError(f"{len(weights)} weights for {len(members)} ensemble members")
-        if any(w < 0 or not math.isfinite(w) for w in weights) or sum(weights) <= 0:
-            raise TokengraftError(f"ensemble weights must be >= 0 and not all 0, got {weights}")
-        try:
-            self.mode = Mode(mode)
-        except ValueError:
-            raise TokengraftError(f"unknown ensemble mode {mode!r}: mixture or product") from None
+        self.mode = parse_mode(mode)
         self.members = list(members)
-        self.weights = torch.tensor(weights, dtype=torch.float64) / sum(weights)
+        self.weights = normalised_weights(weights, len(members))
 
     def combine(self, each: torch.Tensor) -> torch.Tensor:
         """(257,) combined natural log-probabilities of the members' (M, 257) ones."""
-        log_w = self.weights.log()[:, None]
-        if self.mode is Mode.MIXTURE:
-            combined = (each + log_w).logsumexp(0)
-        else:
-            # 0 * -inf is nan: a zero-weight member has no say, even where it gives no mass.
-            weighted = torch.where(log_w > float("-inf"), each * log_w.exp(), 0.0)
-            combined = weighted.sum(0)
-        return combined - combined.logsumexp(0)
+        return combine(each, self.weights, self.mode)
 
     def start(self, prefix: bytes = b"", *, upcoming: bytes = b"") -> EnsembleState:
         """A state of every member after ``prefix``; ``upcoming`` bytes are expected next."""

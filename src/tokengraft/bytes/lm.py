@@ -10,18 +10,32 @@ Byte at a Time", arXiv 2506.14123 (ByteSampler's valid covering tree), compute t
 
 Where this differs from the papers and their code:
 
-* **All tokenizations, not only canonical ones.** Both papers keep only token sequences that the
-  tokenizer itself would produce (Phan et al. assume the model gives the others no mass;
-  ByteSampler prunes pairs BPE would have merged). Here every token sequence that spells the
-  bytes counts, whatever the tokenizer would do, so no canonicality test is needed and every
-  family (byte-level BPE, SentencePiece with byte fallback) works the same way. The price is
-  that the number of sequences grows with the text; see the next point.
+* **Canonical tokenizations by default, all of them on request.** ``ByteConfig(canonical=True)``
+  (the default) keeps, as both papers do, only token sequences the tokenizer could produce,
+  checked pairwise as ByteSampler and Vieira et al. (2025, arXiv 2506.07956) do for BPE
+  (:mod:`tokengraft.bytes.pairs`, an approximation for a regex pre-tokenizer). Unlike Phan et
+  al., the model's mass on other sequences is not assumed to be zero: it is left out. So
+  ``logprob`` is log2 of the model's mass on canonical covers, not renormalised: token-level
+  bits >= canonical byte-level bits >= all-tokenization bits (tested). It is the default
+  because token-level scoring assumes it: the canonical tokenization is the one it scores, so
+  canonical byte-level scores differ from token-level ones only by the covers that end past
+  the text, sequences that pass the pairwise test without being canonical, and the mass of
+  special tokens (see below). Next-byte distributions (``logprobs``, generation, ensembles)
+  are that mass split by next byte and renormalised over the 257 outcomes, so in canonical
+  mode ``push`` returns at most ``logprobs()[byte]``: the difference is the share of the mass
+  that the model sends to non-canonical next tokens at the current token boundaries, the same
+  for every byte. ``canonical=False`` counts every token sequence that spells the bytes (any
+  tokenizer family, no tokenizer model needed); the number of sequences then grows with the
+  text, see the next point.
 * **Pruning, documented and bounded.** With ``ByteConfig.prune = 0`` and no cap the result is
-  exact over all tokenizations (tests check it against brute force). By default, after each byte
-  a hypothesis whose share of the prefix's mass is below ``prune``, or beyond the
+  exact over canonical tokenizations, or over all of them with ``canonical=False``
+  (:data:`EXACT`; tests check both against brute force). By default, after each byte a
+  hypothesis whose share of the prefix's mass is below ``prune``, or beyond the
   ``max_hypotheses`` heaviest, is dropped. The result is then *exactly* the byte distribution of
   the model conditioned on not using the dropped token prefixes; each dropped one held less than
-  ``prune`` of the mass when it was dropped.
+  ``prune`` of the mass when it was dropped. In canonical mode pruning can drop every
+  canonical cover of a byte that follows; that byte is then scored through the non-canonical
+  covers of the kept hypotheses (against their whole mass) rather than given probability zero.
 * **Special tokens.** BOS, chat markers, ``<unk>`` and other special tokens spell no text: the
   next-token distribution is renormalised over the text tokens and the end-of-text tokens (EOS
   and ``<|endoftext|>``-like markers), whose mass is the probability that the text ends.
@@ -37,6 +51,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from tokengraft.bytes.pairs import CanonicalPairs
 from tokengraft.bytes.runner import Node, Runner
 from tokengraft.bytes.vocab import ByteVocab
 from tokengraft.errors import TokengraftError
@@ -50,26 +65,35 @@ class ByteConfig:
 
     Attributes:
         prune: drop a hypothesis whose share of the current prefix mass falls below this
-            (0: keep every one, exact over all tokenizations).
+            (0: keep every one, exact).
         max_hypotheses: keep at most this many hypotheses after each byte (0: no cap).
+        canonical: keep only token sequences that pass the pairwise canonicality test
+            (:mod:`tokengraft.bytes.pairs`; BPE tokenizers only); False: every tokenization.
+        batch: hypotheses forwarded together in one pass (1: one at a time). Only speed
+            and memory depend on it, not the results (up to float rounding).
 
-    The defaults were measured on 800 bytes of the English *training* text with SmolLM2 (token
-    level 1.154 bits/byte): ``prune=1e-2, max_hypotheses=8`` gave 1.141; ``1e-3, 16`` gave
-    1.129 at several times the forward passes; ``5e-2, 4`` gave 1.190, worse than token level
-    (the tokenization the text continued with had been dropped while it was unlikely).
+    The pruning defaults were measured on 800 bytes of the English *training* text with
+    SmolLM2 over all tokenizations (token level 1.154 bits/byte): ``prune=1e-2,
+    max_hypotheses=8`` gave 1.141; ``1e-3, 16`` gave 1.129 at several times the forward passes;
+    ``5e-2, 4`` gave 1.190, worse than token level (the tokenization the text continued with
+    had been dropped while it was unlikely). They have not been re-measured in canonical mode.
     """
 
     prune: float = 1e-2
     max_hypotheses: int = 8
+    canonical: bool = True
+    batch: int = 32
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.prune < 1.0:
             raise TokengraftError(f"prune must be in [0, 1), got {self.prune}")
         if self.max_hypotheses < 0:
             raise TokengraftError(f"max_hypotheses must be >= 0, got {self.max_hypotheses}")
+        if self.batch < 1:
+            raise TokengraftError(f"batch must be >= 1, got {self.batch}")
 
 
-EXACT = ByteConfig(prune=0.0, max_hypotheses=0)
+EXACT = ByteConfig(prune=0.0, max_hypotheses=0, canonical=False)  # every tokenization, no pruning
 
 
 class ByteLM:
@@ -78,12 +102,12 @@ class ByteLM:
     Args:
         model: a causal LM (Hugging Face ``PreTrainedModel``), used in eval mode.
         tokenizer: its fast tokenizer (any family :mod:`tokengraft.vocab.canonical` knows).
-        config: pruning of the tokenization tree (:data:`EXACT` keeps all of it).
+        config: canonical or all tokenizations, and pruning (:data:`EXACT`: all, unpruned).
         prefix_token: the token every text is conditioned on (default: BOS, else EOS).
 
     Raises:
         TokengraftError: the tokenizer has no BOS or EOS token and no ``prefix_token`` is given,
-            or it does not fit the model.
+            it does not fit the model, or ``config.canonical`` is set and it is not a BPE.
 
     Example:
         >>> lm = ByteLM(model, tokenizer)  # doctest: +SKIP
@@ -102,7 +126,9 @@ class ByteLM:
         self.tokenizer = tokenizer
         self.config = config
         self.vocab = ByteVocab(tokenizer)
-        self.allowed = self.vocab.allowed_mask(_logit_width(model))
+        width = _logit_width(model)
+        self.allowed = self.vocab.allowed_mask(width)
+        self.pairs = CanonicalPairs(tokenizer, self.vocab, width) if config.canonical else None
         prefix = prefix_token
         if prefix is None:
             prefix = tokenizer.bos_token_id
@@ -187,7 +213,8 @@ class ByteState:
 
     def __init__(self, lm: ByteLM, trunk: list[int] | None = None) -> None:
         self.lm = lm
-        self.runner = Runner(lm.model, lm.allowed, [lm.prefix_token, *(trunk or [])])
+        trunk_ids = [lm.prefix_token, *(trunk or [])]
+        self.runner = Runner(lm.model, lm.allowed, trunk_ids, batch=lm.config.batch)
         root = Node(None, lm.prefix_token, 0, 0.0)
         self.runner.forward(root)
         self.frontier = [root]
@@ -208,26 +235,50 @@ class ByteState:
         return self._logprobs.clone()
 
     def _compute_logprobs(self) -> torch.Tensor:
+        canonical = self.lm.pairs is not None
+        probs = self._next_byte_mass(canonical=canonical)
+        if canonical and not probs.sum() > 0:  # pruned to no canonical continuation (see push)
+            probs = self._next_byte_mass(canonical=False)
+        return (probs / probs.sum()).log()
+
+    def _next_byte_mass(self, *, canonical: bool) -> torch.Tensor:
+        """(257,) float64: each next byte's (and the end's) share of the frontier's mass."""
         probs = torch.zeros(257, dtype=torch.float64)
+        ends = torch.tensor(self.lm.vocab.end_ids, dtype=torch.long)
         for node in self.frontier:
-            assert node.next_logq is not None
             rest = bytes(self.stream[node.end :])
             weight = math.exp(node.logq - self.log_mass)
             children = self.lm.vocab.children(rest)
             if len(children.ids):
-                probs.index_add_(0, children.next_byte, node.next_logq[children.ids].exp() * weight)
-            if not rest:
-                probs[END] += node.next_logq[list(self.lm.vocab.end_ids)].exp().sum() * weight
-        return (probs / probs.sum()).log()
+                logq = self._child_logq(node, children.ids, canonical=canonical)
+                probs.index_add_(0, children.next_byte, logq.exp() * weight)
+            if not rest and len(ends):
+                probs[END] += self._child_logq(node, ends, canonical=canonical).exp().sum() * weight
+        return probs
+
+    def _child_logq(self, node: Node, ids: torch.Tensor, *, canonical: bool) -> torch.Tensor:
+        """(K,) log-probabilities of the tokens ``ids`` after ``node``; -inf where not canonical."""
+        assert node.next_logq is not None
+        logq = node.next_logq[ids]
+        if canonical and self.lm.pairs is not None:
+            logq = logq.masked_fill(~self.lm.pairs.allowed(node.token, ids), float("-inf"))
+        return logq
 
     def push(self, byte: int) -> float:
         """Append one byte; return its natural log-probability given the bytes before it.
+
+        In canonical mode this is the byte's share of the canonical mass, not renormalised
+        (see the module docstring), so that a text's values sum to its canonical log-mass.
 
         Raises:
             TokengraftError: no token sequence spells the bytes with this one appended.
         """
         self._logprobs = None
-        candidates = self._candidates(byte)
+        canonical = self.lm.pairs is not None
+        candidates, base = self._candidates(byte, canonical=canonical), self.log_mass
+        if not candidates and canonical:
+            # Pruning dropped every canonical cover: go on through the others, for this byte.
+            candidates, base = self._candidates(byte, canonical=False), self._unmasked_mass()
         if not candidates:
             raise TokengraftError(
                 f"the tokenizer cannot express byte 0x{byte:02x} at offset "
@@ -235,34 +286,45 @@ class ByteState:
             )
         masses = torch.tensor([m for m, _ in candidates], dtype=torch.float64)
         numerator = float(masses.logsumexp(0))
-        conditional = numerator - self.log_mass
         kept = self._prune(candidates, numerator)
         old = self.frontier
         self.stream.append(byte)
-        for _, node in kept:
-            if node.next_logq is None:
-                self.runner.forward(node)
+        self.runner.forward_many([node for _, node in kept if node.next_logq is None])
         self.frontier = [node for _, node in kept]
         self.log_mass = float(torch.tensor([m for m, _ in kept]).double().logsumexp(0))
         alive = {id(n) for n in self.frontier}
         for node in old:
             if id(node) not in alive:
                 node.next_logq = None
-        return conditional
+        return numerator - base
 
-    def _candidates(self, byte: int) -> list[tuple[float, Node]]:
+    def _unmasked_mass(self) -> float:
+        """Natural log of the frontier's mass over every tokenization (no canonical test)."""
+        masses = []
+        for node in self.frontier:
+            assert node.next_logq is not None
+            ids = self.lm.vocab.children(bytes(self.stream[node.end :])).ids
+            tail = float(node.next_logq[ids].logsumexp(0)) if node.end < len(self.stream) else 0.0
+            masses.append(node.logq + tail)
+        return float(torch.tensor(masses, dtype=torch.float64).logsumexp(0))
+
+    def _candidates(self, byte: int, *, canonical: bool) -> list[tuple[float, Node]]:
         """(log mass, node) of every cover of the prefix with ``byte``: new and staying nodes."""
         out: list[tuple[float, Node]] = []
         end = len(self.stream) + 1
         for node in self.frontier:
-            assert node.next_logq is not None
             children = self.lm.vocab.children(bytes(self.stream[node.end :]) + bytes([byte]))
-            for token in children.exact:
-                logq = node.logq + float(node.next_logq[token])
-                if logq > float("-inf"):
-                    out.append((logq, Node(node, token, end, logq)))
+            if children.exact:
+                exact = torch.tensor(children.exact, dtype=torch.long)
+                each = (node.logq + self._child_logq(node, exact, canonical=canonical)).tolist()
+                out += [
+                    (lq, Node(node, t, end, lq))
+                    for t, lq in zip(children.exact, each, strict=True)
+                    if lq > float("-inf")
+                ]
             if len(children.ids):
-                mass = node.logq + float(node.next_logq[children.ids].logsumexp(0))
+                logq = self._child_logq(node, children.ids, canonical=canonical)
+                mass = node.logq + float(logq.logsumexp(0))
                 if mass > float("-inf"):
                     out.append((mass, node))
         return out
@@ -286,6 +348,7 @@ class ByteState:
         boundary = [c for c in candidates if c[1].end == end]
         if boundary and not any(node.end == end for _, node in ranked):
             # The heaviest node at the boundary can go on with any byte the tokenizer spells
-            # alone, so a pruned frontier never gives the true next byte probability zero.
+            # alone, so a pruned frontier never gives the true next byte probability zero (in
+            # canonical mode that pair may fail the test; push then falls back, see there).
             ranked.append(max(boundary, key=lambda c: c[0]))
         return ranked

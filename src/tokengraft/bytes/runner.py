@@ -6,7 +6,10 @@ come, is forwarded in chunks like token-level scoring, and its keys and values a
 off the trunk keeps the keys and values of its own token (one position per layer), so that
 forwarding a child costs exactly one token: its cache is the trunk's up to the branch point,
 then the stored positions of the branch. ByteSampler (Hayase et al. 2025, arXiv 2506.14123)
-shares one KV cache across its covering tree in the same spirit.
+shares one KV cache across its covering tree in the same spirit. The new nodes of one byte are
+forwarded together: not with tree attention over one shared cache, but as a batch, each with
+its own cache padded on the left to the longest (the padding is masked), which reuses the
+model's ordinary attention at the price of copying the caches.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import inspect
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from transformers import DynamicCache, PreTrainedModel
 
 from tokengraft.errors import TokengraftError
@@ -61,6 +65,21 @@ def _branch_nodes(node: Node) -> tuple[Node, list[Node]]:
     return walk, branch[::-1]
 
 
+def _left_padded(pasts: list[KV], width: int) -> KV:
+    """Per layer, the keys and values of several caches padded on the left to ``width``, stacked.
+
+    Each of ``pasts`` holds (1, heads, n_i, d) tensors; the result holds (B, heads, width, d).
+    """
+    out = []
+    for i in range(len(pasts[0])):
+        keys, values = (
+            torch.cat([F.pad(p[i][j], (0, 0, width - p[i][j].shape[-2], 0)) for p in pasts])
+            for j in (0, 1)
+        )
+        out.append((keys, values))
+    return out
+
+
 def _layers(cache: DynamicCache) -> KV:
     """Each layer's keys and values, (1, heads, n, head_dim) each."""
     return [(layer.keys, layer.values) for layer in cache.layers]  # type: ignore[union-attr,misc]
@@ -72,15 +91,20 @@ def forward_cached(model: PreTrainedModel, ids: torch.Tensor, cache: DynamicCach
     transformers 5 renamed ``past_key_values`` to ``cache``; both are accepted. The model runs
     in eval mode and is left in the mode it was in.
     """
+    return _call(model, cache, input_ids=ids)[0]
+
+
+def _call(model: PreTrainedModel, cache: DynamicCache, **inputs: torch.Tensor) -> torch.Tensor:
+    """(B, L, V) logits of one pass on ``cache`` (which grows), in eval mode and no grad."""
     name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
     was_training = model.training
     model.eval()  # no dropout; the caller's mode is restored
     try:
         with torch.inference_mode():
-            out = model(input_ids=ids, use_cache=True, **{name: cache})
+            out = model(**inputs, use_cache=True, **{name: cache})
     finally:
         model.train(was_training)
-    return out.logits[0]
+    return out.logits
 
 
 class Runner:
@@ -89,8 +113,9 @@ class Runner:
     The *trunk* is a guess of the token sequence most hypotheses follow: the canonical
     tokenization of the bytes known to come (a prompt, a text to score). It is forwarded in
     chunks of ``chunk`` tokens, one pass each, like token-level scoring; its keys and values
-    are kept. Any other node is forwarded alone, one token, on a cache assembled from the
-    trunk's keys and values up to its branch point and those stored on its branch's nodes.
+    are kept. Any other node is forwarded as one token, on a cache assembled from the
+    trunk's keys and values up to its branch point and those stored on its branch's nodes; the
+    nodes of one :meth:`forward_many` call share a pass, their caches padded on the left.
     The trunk only saves time: a node's next-token probabilities are the same whichever way
     it is forwarded (up to float rounding).
 
@@ -99,6 +124,7 @@ class Runner:
         allowed: (V,) bool, the tokens the next-token distribution is renormalised over.
         trunk: token ids, the root's first.
         chunk: trunk tokens per forward pass.
+        batch: nodes off the trunk per forward pass (1: one at a time).
 
     Attributes:
         forwarded_tokens: tokens fed to the model so far, trunk included.
@@ -112,6 +138,7 @@ class Runner:
         trunk: Sequence[int],
         *,
         chunk: int = 256,
+        batch: int = 32,
     ) -> None:
         self.model = model
         self.allowed = allowed
@@ -120,6 +147,7 @@ class Runner:
             list(trunk)[: self.context] if isinstance(self.context, int) else list(trunk)
         )
         self.chunk = chunk
+        self.batch = batch
         self.trunk_cache = DynamicCache()
         self.trunk_rows: dict[int, torch.Tensor] = {}  # depth -> (V,) logits, until used
         self.forwarded_tokens = 0
@@ -131,17 +159,41 @@ class Runner:
         Raises:
             TokengraftError: the sequence is longer than the model's context.
         """
-        if isinstance(self.context, int) and node.depth + 1 > self.context:
-            raise TokengraftError(
-                f"the text needs more than the model's context of {self.context} tokens; "
-                "score a shorter span (--max-bytes)"
+        self.forward_many([node])
+
+    def forward_many(self, nodes: Sequence[Node]) -> None:
+        """:meth:`forward` each node; those off the trunk share passes, ``batch`` at a time.
+
+        Every node's parent must have been forwarded already (true of the nodes one byte makes).
+
+        Raises:
+            TokengraftError: a sequence is longer than the model's context.
+        """
+        off = []
+        for node in nodes:
+            if isinstance(self.context, int) and node.depth + 1 > self.context:
+                raise TokengraftError(
+                    f"the text needs more than the model's context of {self.context} tokens; "
+                    "score a shorter span (--max-bytes)"
+                )
+            parent_on_trunk = node.parent is None or node.parent.trunk
+            depth = node.depth
+            node.trunk = (
+                parent_on_trunk
+                and depth < len(self.trunk_ids)
+                and self.trunk_ids[depth] == node.token
             )
-        parent_on_trunk = node.parent is None or node.parent.trunk
-        depth = node.depth
-        node.trunk = (
-            parent_on_trunk and depth < len(self.trunk_ids) and self.trunk_ids[depth] == node.token
-        )
-        logits = self._trunk_row(depth) if node.trunk else self._branch(node)
+            if node.trunk:
+                self._finish(node, self._trunk_row(depth))
+            else:
+                off.append(node)
+        for start in range(0, len(off), self.batch):
+            group = off[start : start + self.batch]
+            rows = self._branches(group) if len(group) > 1 else [self._branch(group[0])]
+            for node, row in zip(group, rows, strict=True):
+                self._finish(node, row)
+
+    def _finish(self, node: Node, logits: torch.Tensor) -> None:
         logits = logits.double().cpu().masked_fill(~self.allowed, float("-inf"))
         node.next_logq = torch.log_softmax(logits, dim=-1)
 
@@ -158,8 +210,8 @@ class Runner:
                 done += len(ids)
         return self.trunk_rows.pop(depth)
 
-    def _branch(self, node: Node) -> torch.Tensor:
-        """(V,) logits after a node off the trunk: one token on an assembled cache."""
+    def _past(self, node: Node) -> KV:
+        """Keys and values of ``node``'s sequence without its own token, (1, heads, depth, d)."""
         assert node.parent is not None  # the root is always on the trunk
         base, branch = _branch_nodes(node.parent)
         n = base.depth + 1
@@ -169,10 +221,49 @@ class Runner:
             k = torch.cat([keys[..., :n, :], *(kv[i][0] for kv in stored)], dim=-2)
             v = torch.cat([values[..., :n, :], *(kv[i][1] for kv in stored)], dim=-2)
             layers.append((k, v))
-        cache = DynamicCache(layers)
+        return layers
+
+    def _branch(self, node: Node) -> torch.Tensor:
+        """(V,) logits after a node off the trunk: one token on an assembled cache."""
+        cache = DynamicCache(self._past(node))
         logits = self._run([node.token], cache)[-1]
         node.kv = [(k[..., -1:, :].clone(), v[..., -1:, :].clone()) for k, v in _layers(cache)]
         return logits
+
+    def _branches(self, nodes: list[Node]) -> list[torch.Tensor]:
+        """(V,) logits after each node off the trunk: one token each, all in one pass.
+
+        The caches differ in length, so they are padded on the left and the padding is masked;
+        each token gets its own position (its depth), so the result is that of :meth:`_branch`
+        up to float rounding. A model with a sliding window shorter than the longest cache is
+        forwarded one node at a time instead (the window would count the padding).
+        """
+        pasts = [self._past(node) for node in nodes]
+        lengths = [past[0][0].shape[-2] for past in pasts]
+        width = max(lengths)
+        window = getattr(self.model.config, "sliding_window", None)
+        if isinstance(window, int) and width + 1 > window:
+            return [self._branch(node) for node in nodes]
+        mask = torch.ones(len(nodes), width + 1, dtype=torch.long)
+        for row, n in enumerate(lengths):
+            mask[row, : width - n] = 0
+        cache = DynamicCache(_left_padded(pasts, width))
+        device = self.model.device
+        self.forwarded_tokens += len(nodes)
+        self.forward_calls += 1
+        logits = _call(
+            self.model,
+            cache,
+            input_ids=torch.tensor([[n.token] for n in nodes], device=device),
+            attention_mask=mask.to(device),
+            position_ids=torch.tensor([[n.depth] for n in nodes], device=device),
+        )
+        for row, node in enumerate(nodes):
+            node.kv = [
+                (k[row : row + 1, :, -1:, :].clone(), v[row : row + 1, :, -1:, :].clone())
+                for k, v in _layers(cache)
+            ]
+        return list(logits[:, -1])
 
     def _run(self, tokens: list[int], cache: DynamicCache) -> torch.Tensor:
         self.forwarded_tokens += len(tokens)

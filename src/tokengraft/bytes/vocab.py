@@ -58,6 +58,7 @@ class ByteVocab:
     def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
         vocab = canonical_vocab(tokenizer)
         self.size = len(vocab)
+        self.family = vocab.info.family
         surfaces: dict[int, bytes] = {}
         for i, token in enumerate(vocab.tokens):
             if token is not None and not token.special and token.surface:

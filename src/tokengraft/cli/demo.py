@@ -8,12 +8,13 @@ from typing import Annotated
 import typer
 
 from tokengraft.cli.options import Quiet, check_positive
+from tokengraft.config import BEST_DONOR_FREE
 
 
 def demo_cmd(
     out: Annotated[Path | None, typer.Option(help="Where the grafted model goes.")] = None,
     vocab_size: Annotated[int, typer.Option(help="Size of the new German tokenizer.")] = 32_000,
-    method: Annotated[str, typer.Option(help="Initialisation method.")] = "tune",
+    method: Annotated[str, typer.Option(help="Initialisation method.")] = BEST_DONOR_FREE,
     max_bytes: Annotated[int, typer.Option(help="Held-out bytes scored per language.")] = 60_000,
     quiet: Quiet = False,
 ) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from tokengraft.cli.generate import Canonical, MaxHypotheses, Prune, byte_config
 from tokengraft.cli.options import (
     AllowPickle,
     AsJson,
@@ -42,11 +43,14 @@ def eval_model_cmd(
     allow_pickle: AllowPickle = False,
     quiet: Quiet = False,
     byte_level: Annotated[
-        bool, typer.Option(help="Exact byte-level probabilities (docs/bytes.md).")
+        bool, typer.Option(help="Byte-level probabilities, any span (docs/bytes.md).")
     ] = False,
     suffix_from: Annotated[
         int | None, typer.Option(help="With --byte-level: score bytes from this offset on.")
     ] = None,
+    prune: Prune = None,
+    max_hypotheses: MaxHypotheses = None,
+    canonical: Canonical = None,
     html: HtmlOut = None,
 ) -> None:
     """Bits per byte of MODEL on each text file (comparable across tokenizers)."""
@@ -54,15 +58,16 @@ def eval_model_cmd(
     from tokengraft.eval.lm import score_texts
 
     check_positive(max_bytes, "--max-bytes")
+    if not byte_level and suffix_from is not None or (suffix_from or 0) < 0:
+        raise TokengraftError("--suffix-from takes an offset >= 0 and needs --byte-level")
+    config = byte_config(prune, max_hypotheses, canonical, byte_level=byte_level)
     source = io.resolve_model(model, allow_pickle=allow_pickle)
     docs = io.read_texts(texts, max_bytes=max_bytes)
-    if byte_level or suffix_from is not None:
+    if byte_level:
         from tokengraft.cli.generate import eval_byte_level
 
-        if not byte_level or (suffix_from is not None and suffix_from < 0):
-            raise TokengraftError("--suffix-from takes an offset >= 0 and needs --byte-level")
         opts = {"as_json": as_json, "allow_pickle": allow_pickle, "quiet": quiet}
-        return eval_byte_level(model, docs, suffix_from=suffix_from, **opts)
+        return eval_byte_level(model, docs, config, suffix_from=suffix_from, **opts)
     cfg = _eval_config(io.model_context(source), window, stride, batch_size, max_bytes)
     tok = io.load_tokenizer(model)
     lm = io.load_model(source, allow_pickle=allow_pickle, progress=not quiet)

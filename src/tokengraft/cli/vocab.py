@@ -18,6 +18,7 @@ from tokengraft.cli.export import (
 )
 from tokengraft.cli.options import AsJson, Force, Model, Quiet, parse_params
 from tokengraft.cli.schemes import echo_scheme_warnings
+from tokengraft.config import BEST_DONOR_FREE
 
 if TYPE_CHECKING:  # annotations only: commands import what they run lazily (fast --help)
     from tokengraft.report.vocab import VocabReport
@@ -94,7 +95,7 @@ def extend_cmd(
     tokens: Annotated[
         Path | None, typer.Option(help="File: one token to add per line (instead of --add).")
     ] = None,
-    method: Annotated[str, typer.Option(help="Graft method of the new rows.")] = "hypernet",
+    method: Annotated[str, typer.Option(help="Graft method of the new rows.")] = BEST_DONOR_FREE,
     param: Annotated[
         list[str], typer.Option("--param", "-p", help="Method parameter key=value.")
     ] = [],  # noqa: B006

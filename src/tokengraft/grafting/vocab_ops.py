@@ -18,7 +18,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from tokengraft import io
-from tokengraft.config import GraftConfig, Need, RowSource, Slot
+from tokengraft.config import BEST_DONOR_FREE, GraftConfig, Need, RowSource, Slot
 from tokengraft.errors import TokengraftError
 from tokengraft.grafting.embeddings import EmbeddingGraft, graft_embeddings
 from tokengraft.grafting.inputs import Resources, load_extras
@@ -35,7 +35,6 @@ from tokengraft.vocab import Alignment, canonical_vocab
 from tokengraft.vocab.extend import TokenizerExtension, extend_tokenizer, merges_for_tokens
 from tokengraft.vocab.trim import TokenizerTrim, TrimConfig, trim_tokenizer
 
-EXTEND_METHOD = "hypernet"  # the best donor-free method of BENCHMARKS.md de-fresh needing no flag
 _EXTEND_NEEDS = frozenset({Need.CORPUS, Need.MODEL})
 
 
@@ -107,13 +106,13 @@ class ExtendConfig:
         add: new tokens to learn by continued BPE training on the texts (0 with ``tokens``).
         tokens: given tokens to add instead (their text; a leading space marks a word start).
         min_frequency: minimum pair count of continued training.
-        graft: the method (default ``hypernet``), seed and parameters of the new rows.
+        graft: the method (default ``BEST_DONOR_FREE``, ``tune``), seed and parameters of the new rows.
     """
 
     add: int = 0
     tokens: tuple[str, ...] = ()
     min_frequency: int = 2
-    graft: GraftConfig = field(default_factory=lambda: GraftConfig(method=EXTEND_METHOD))
+    graft: GraftConfig = field(default_factory=lambda: GraftConfig(method=BEST_DONOR_FREE))
 
 
 def _read_corpus(texts: Sequence[Path]) -> list[str]:
