@@ -159,8 +159,7 @@ def validation(language: str, n_bytes: int) -> bytes:
 
 def ensemble(models: dict[str, tuple[Any, Any]], n_bytes: int) -> list[dict[str, Any]]:
     """(d): each member, mixture and product, equal weights and weights fitted on validation."""
-    from tokengraft import ByteLM
-    from tokengraft.bytes.weights import ensemble_bits, fit_weights, member_logprobs
+    from tokengraft import ByteLM, ensemble_bits, fit_weights, member_logprobs
 
     lms = [ByteLM(model, tok) for model, tok in models.values()]
     rows = []

