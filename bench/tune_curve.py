@@ -274,6 +274,13 @@ def busy(results: Mapping[str, Any]) -> bool:
     return start[0] >= BUSY_LOAD or end[0] >= nproc + BUSY_LOAD
 
 
+def seconds_per_step(entry: Mapping[str, Any]) -> float | None:
+    """Wall seconds of tune's fit loop per step (scoring included): how loaded the machine was."""
+    tune = entry.get("tune") or {}
+    steps, seconds = tune.get("step"), tune.get("fit_seconds")
+    return seconds / steps if steps and seconds else None
+
+
 def _num(value: float | None, digits: int) -> str:
     return DASH if value is None else f"{value:,.{digits}f}"
 
@@ -296,6 +303,8 @@ def table_row(entry: Mapping[str, Any], results: Mapping[str, Any]) -> str:
         entry["start"],
         _num(entry["graft"].get("seconds"), 0),
         str((entry.get("tune") or {}).get("step", DASH)),
+        _num(seconds_per_step(entry), 1),
+        " / ".join(_num((entry.get(k) or [None])[0], 1) for k in ("load_before", "load_after")),
         "+".join((entry.get("tune") or {}).get("slots") or []) or DASH,
         _num(points[0][1] if points else None, 4),
         *(_num(bpb_at(points, m), 4) for m in marks(results)),
@@ -332,7 +341,9 @@ def _intro(results: Mapping[str, Any]) -> list[str]:
         "",
         f"Run {results.get('date', '?')} on {machine.get('cpu', '?')} "
         f"({machine.get('nproc', '?')} cores), children at niceness {results.get('nice', '?')}; "
-        f"{load}.",
+        f'{load}. "s/step" (wall seconds of the fit loop per step) and each start\'s '
+        "1-minute load average before and after it show how loaded the machine was while that "
+        "curve ran: the same step costs the same on a quiet machine.",
     ]
 
 
@@ -340,7 +351,9 @@ def section(results: Mapping[str, Any], chart: str | None = None) -> str:
     """The BENCHMARKS.md section, between the markers (no trailing newline)."""
     s = results["settings"]
     starts = ",".join(results["starts"])
-    head = "| start | graft s | steps | trained | de bits/byte at 0 | "
+    head = (
+        "| start | graft s | steps | s/step | load before / after | trained | de bits/byte at 0 | "
+    )
     head += "".join(f"by {m:g} min | " for m in marks(results))
     head += "end | x orig. | reaches 1.10x | en bits/byte graft | en bits/byte tuned | note |"
     align = "|---|" + "---:|" * (head.count("|") - 3) + "---|"

@@ -22,12 +22,15 @@ def _entry(start: str, bpbs: list[float], step_minutes: float = 2.5, slots=("inp
         "graft": {"seconds": 42.0, "skipped": False, "error": None},
         "tune": {
             "step": 10 * (len(bpbs) - 1),
+            "fit_seconds": 60 * step_minutes * (len(bpbs) - 1),
             "points": points,
             "slots": list(slots),
             "error": None,
         },
         "graft_eval": scored,
         "tuned_eval": {"files": [{"bits_per_byte": bpbs[-1]}, {"bits_per_byte": 1.5}]},
+        "load_before": [0.5, 0.4, 0.3],
+        "load_after": [2.25, 1.0, 0.5],
     }
 
 
@@ -77,6 +80,7 @@ def test_section_has_a_row_per_start_the_target_and_the_failure() -> None:
     assert "| 1.06 |" in hypernet  # 1.7 / 1.6
     assert "| 8.0 min |" in hypernet  # first score <= 1.10 x 1.6 = 1.76
     assert "| 1.5000 |" in hypernet  # English of the tuned checkpoint
+    assert "| 24.0 | 0.5 / 2.2 |" in hypernet  # 4 minutes per 10 steps; loads before / after
     assert "| input+output |" in hypernet and "| input |" in rows[1]  # untied: both slots
     assert "did not run: tokengraft graft exited" in rows[3] and "no / corpus" in rows[3]
     assert "1.7600" in md  # the target level
