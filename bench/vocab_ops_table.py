@@ -75,8 +75,10 @@ def section(results: dict[str, Any]) -> str:
     parts = [
         "## vocabulary operations (trim, extend, multi-word)",
         "",
-        "Made by `.venv/bin/python -m bench.vocab_ops` (one run per part, one part at a time; "
-        "timings indicative, the machine was shared). Bits per byte are on the first bytes of the "
+        "Made by `.venv/bin/python -m bench.vocab_ops` (one run per part; timings indicative: "
+        "the machine was shared, and the extend parts and the multi-word grafts of 2026-12-02 "
+        "ran at the same time with one thread each, so their five minutes of `tune` made fewer "
+        "steps than a quiet machine's; each row says how many). Bits per byte are on the first bytes of the "
         "held-out files (de and en; code and en for the code extension; each table says how "
         "many), scored by `tokengraft eval model`; sentences are the first held-out German "
         "sentences of 5-60 words.",
