@@ -24,7 +24,10 @@ Where this differs from the papers and their code:
   are that mass split by next byte and renormalised over the 257 outcomes, so in canonical
   mode ``push`` returns at most ``logprobs()[byte]``: the difference is the share of the mass
   that the model sends to non-canonical next tokens at the current token boundaries, the same
-  for every byte. ``canonical=False`` counts every token sequence that spells the bytes (any
+  for every byte. Known failure: on Gemma-3 with the default pruning, canonical mode can lose
+  every cover of a byte the text continues with (after ``"rs and footers"`` the ``.`` is
+  refused with "cannot express byte"); ``canonical=False`` (``--all-tokenizations``) scores
+  that text. ``canonical=False`` counts every token sequence that spells the bytes (any
   tokenizer family, no tokenizer model needed); the number of sequences then grows with the
   text, see the next point.
 * **Pruning, documented and bounded.** With ``ByteConfig.prune = 0`` and no cap the result is
