@@ -1,14 +1,15 @@
 """Benchmark of exact byte-level probabilities (``tokengraft.bytes``, docs/bytes.md).
 
-Four measurements, all on held-out text (``~/.cache/tokengraft/corpora/{en,de}/heldout.txt``,
-``tokengraft corpus fetch``):
+Five measurements, a-d on held-out text (``~/.cache/tokengraft/corpora/{en,de}/heldout.txt``,
+``tokengraft corpus fetch``), p on validation bytes from the end of the training text:
 
 a. exactness: bits per byte through ``ByteLM`` beside the token-level bits per byte of
    ``score_texts`` (what ``tokengraft eval model`` runs) on the same bytes, SmolLM2;
 b. cost: tokens forwarded per byte and bytes per second, beside token-level tokens per second;
 c. token healing: prompts cut at a random byte inside a word; the share whose greedy
    continuation completes the word exactly, byte by byte versus naive token-level prompting;
-d. ensemble: SmolLM2 + Gemma-3-270M, mixture and product, versus each member.
+d. ensemble: SmolLM2 + Gemma-3-270M, mixture and product, versus each member;
+p. the pruning defaults, chosen on validation bytes (``bench.bytes_pruning``).
 
 Results go to ``bench/results/bytes/bytes.json``; ``python -m bench.table`` renders them.
 
@@ -121,7 +122,7 @@ def healing(model: Any, tok: Any, n: int, seed: int, context: int) -> dict[str, 
     lm = ByteLM(model, tok)
     hits = {"byte_level": 0, "naive": 0}
     seconds = {"byte_level": 0.0, "naive": 0.0}
-    examples = []
+    examples: list[dict[str, str]] = []
     for prompt, rest in prompts:
         budget = len(rest) + 1
         ours = generate_bytes(lm, prompt, max_bytes=budget)
@@ -190,8 +191,9 @@ def section(results: dict[str, Any]) -> str:
     lines = [
         "## bytes: exact byte-level probabilities",
         "",
-        f"Run {results.get('date', '?')} on {results.get('machine', '?')}, one thread, default "
-        "`ByteConfig` (prune 1e-2, at most 8 hypotheses). Reproduce: "
+        f"Run {results.get('date', '?')} on {results.get('machine', '?')}, one thread, "
+        + _config_words(results.get("byte_config"))
+        + ". Reproduce: "
         + ", ".join(f"`{c}`" for c in (results.get("commands") or {}).values())
         + ". What is computed: [docs/bytes.md](docs/bytes.md).",
     ]
@@ -219,6 +221,10 @@ def section(results: dict[str, Any]) -> str:
             "Token level runs batched 4096-token windows; byte level runs one batched pass over "
             "the canonical tokens plus one single-token pass per hypothesis off them.",
         ]
+    if results.get("pruning"):
+        from bench.bytes_pruning import lines as pruning_lines
+
+        lines += pruning_lines(results["pruning"])
     heal = results.get("healing")
     if heal:
         lines += [
@@ -239,6 +245,17 @@ def section(results: dict[str, Any]) -> str:
         )
         lines += ["", f"Token-level bits per byte of the members on the same bytes: {token}."]
     return "\n".join(lines) + "\n"
+
+
+def _config_words(config: dict[str, Any] | None) -> str:
+    """How the byte models were configured (results written before this was recorded: the
+    defaults of the time, prune 1e-2 and at most 8 hypotheses)."""
+    config = config or {"prune": 1e-2, "max_hypotheses": 8, "canonical": True}
+    kind = "canonical" if config["canonical"] else "all tokenizations"
+    return (
+        f"`ByteConfig` {kind}, prune {config['prune']:g}, at most "
+        f"{config['max_hypotheses']} hypotheses"
+    )
 
 
 def _ensemble_lines(names: list[str], rows: list[dict[str, Any]]) -> list[str]:
@@ -279,42 +296,59 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ensemble-bytes", type=int, default=600)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--parts", default="a,c,d", help="a (exactness + cost), c (healing), d (ensemble)"
+        "--parts",
+        default="a,c,d",
+        help="a (exactness + cost), c (healing), d (ensemble), p (pruning sweep, validation)",
     )
+    parser.add_argument("--pruning-bytes", type=int, default=300)
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
     parts = set(args.parts.split(","))
-    results = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
-    results |= {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {platform.python_version()}",
-    }
     command = "OMP_NUM_THREADS=1 .venv/bin/python -m bench.bytes " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
-    results.setdefault("commands", {})[args.parts] = command
+    stamp = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {platform.python_version()}",
+        "commands": {args.parts: command},
+    }
     smol = load("smollm2-135m")
+    if parts & {"a", "c", "d"}:
+        from tokengraft import ByteConfig
+
+        default = ByteConfig()
+        stamp["byte_config"] = {
+            "prune": default.prune,
+            "max_hypotheses": default.max_hypotheses,
+            "canonical": default.canonical,
+        }
+    if "p" in parts:
+        from bench.bytes_pruning import sweep
+
+        save(stamp | {"pruning": sweep(*smol, args.pruning_bytes)})
     if "a" in parts:
-        results["exactness"] = exactness(*smol, "smollm2-135m", args.exact_bytes)
-        save(results)
+        save(stamp | {"exactness": exactness(*smol, "smollm2-135m", args.exact_bytes)})
     if "c" in parts:
-        results["healing"] = healing(*smol, args.healing_prompts, args.seed, args.healing_context)
-        save(results)
+        heal = healing(*smol, args.healing_prompts, args.seed, args.healing_context)
+        save(stamp | {"healing": heal})
     if "d" in parts:
         models = {"smollm2-135m": smol, "gemma3-270m": load("gemma3-270m")}
-        results["members"] = list(models)
-        results["ensemble"] = ensemble(models, args.ensemble_bytes)
-        save(results)
-    print(section(results))
+        save(stamp | {"members": list(models), "ensemble": ensemble(models, args.ensemble_bytes)})
+    print(section(save({})))
     return 0
 
 
-def save(results: dict[str, Any]) -> None:
-    """Write the results atomically."""
+def save(update: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``update`` into the results file (re-read first: parts may run at the same time)
+    and write it atomically; return the merged results."""
+    results = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
+    commands = results.get("commands", {}) | update.get("commands", {})
+    results |= update | {"commands": commands}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     records.write_text(RESULTS, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    return results
 
 
 if __name__ == "__main__":

@@ -33,3 +33,36 @@ def test_old_results_without_fitted_weights_still_render():
     text = "\n".join(bench_bytes._ensemble_lines(["smollm2", "gemma"], [row]))
     assert "(equal weights)" in text and "fitted" not in text
     assert "| en | 600 | 0.9300 | 0.4600 | 0.5800 | 0.5400 |" in text
+
+
+def _sweep_row(language: str, prune: float, cap: int, bpb: float, cost: float) -> dict[str, object]:
+    return {
+        "language": language,
+        "bytes": 300,
+        "prune": prune,
+        "max_hypotheses": cap,
+        "bpb": bpb,
+        "pruned_bits_per_byte": 0.0,
+        "forwarded_tokens_per_byte": cost,
+        "seconds": 1.0,
+        "token_level_bpb": 1.3,
+    }
+
+
+def test_pruning_rule_picks_the_cheapest_config_close_to_unpruned_on_every_language():
+    from bench import bytes_pruning
+
+    rows = []
+    for language, exact in (("en", 1.30), ("de", 2.00)):
+        rows += [
+            _sweep_row(language, 0.0, 0, exact, 40.0),
+            _sweep_row(language, 1e-2, 8, exact * 1.03, 1.0),  # cheapest, too far off
+            _sweep_row(language, 1e-5, 64, exact * 1.0005, 1.2),
+            _sweep_row(language, 1e-6, 64, exact, 1.5),
+        ]
+    assert bytes_pruning.choose(rows) == {"prune": 1e-5, "max_hypotheses": 64}
+    rows[6]["bpb"] = 2.0 * 1.01  # 1e-5 now misses on German: the next cheapest is chosen
+    assert bytes_pruning.choose(rows) == {"prune": 1e-6, "max_hypotheses": 64}
+    text = "\n".join(bytes_pruning.lines(rows))
+    assert "| en | 300 | 0 (unpruned) | none | 1.3000 |" in text
+    assert "Chosen: prune 1e-06, at most 64 hypotheses." in text

@@ -172,19 +172,77 @@ def test_push_is_the_unrenormalised_share(families, family):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_heavy_pruning_never_gives_a_text_byte_probability_zero(families, family, monkeypatch):
-    """Pruning can drop every canonical cover of the next byte; push then goes on without."""
+    """Pruning can drop every canonical cover of the next byte, or every hypothesis that can
+    spell it at all; push then goes on without the canonical test, or from the reserve."""
     tok, model = families[family]
-    fallbacks = []
-    unmasked = ByteState._unmasked_mass
-    monkeypatch.setattr(ByteState, "_unmasked_mass", lambda s: fallbacks.append(1) or unmasked(s))
-    data = "Größe, the fox jumps; 1234 \n\n x".encode()
-    for config in (ByteConfig(prune=0.5, max_hypotheses=1), ByteConfig(prune=0.2)):
+    calls: dict[str, int] = {"fallback": 0, "restart": 0}
+    unmasked, restart = ByteState._unmasked_mass, ByteState._restart
+
+    def counted(name, method):
+        return lambda s: calls.__setitem__(name, calls[name] + 1) or method(s)
+
+    monkeypatch.setattr(ByteState, "_unmasked_mass", counted("fallback", unmasked))
+    monkeypatch.setattr(ByteState, "_restart", counted("restart", restart))
+    data = "the quick brown fox jumps over footers; Größe 1234 \n\n x".encode()
+    for config in (
+        ByteConfig(prune=0.9, max_hypotheses=1),
+        ByteConfig(prune=0.5, max_hypotheses=1),
+        ByteConfig(prune=0.2),
+    ):
         lm = ByteLM(model, tok, config)
-        state = lm.start(b"", upcoming=data)
+        state = lm.start(b"")
         steps = [state.push(b) for b in data]
         assert all(math.isfinite(s) and s <= 1e-12 for s in steps)
         assert float(state.logprobs().exp().sum()) == pytest.approx(1.0, abs=1e-9)
-    assert fallbacks or family == "byte_level"  # the SentencePiece model reaches the fallback
+    if family == "byte_fallback":  # the SentencePiece model reaches both
+        assert calls["fallback"] and calls["restart"]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("canonical", [False, True])
+def test_the_bytes_to_come_change_only_the_speed(families, family, canonical):
+    """Pruning never looks ahead: a stream told the text in advance scores it the same.
+
+    Otherwise a score would be optimistic (a hypothesis kept because the text later needs
+    it). In canonical mode pruning must then sometimes keep a boundary node in reserve.
+    """
+    tok, model = families[family]
+    reserves = 0
+    data = "the quick brown fox jumps over footers; Größe 1234 \n\n x".encode()
+    for config in (
+        ByteConfig(prune=0.9, max_hypotheses=1, canonical=canonical),
+        ByteConfig(prune=0.3, max_hypotheses=2, canonical=canonical),
+    ):
+        lm = ByteLM(model, tok, config)
+        told, blind = lm.start(b"", upcoming=data), lm.start(b"")
+        for byte in data:
+            # float32 forwards of a chunk and of one token differ by ~1e-6
+            assert torch.allclose(told.logprobs(), blind.logprobs(), atol=1e-4)
+            assert told.push(byte) == pytest.approx(blind.push(byte), abs=1e-4)
+            reserves += told.reserve is not None
+    assert bool(reserves) == canonical
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("canonical", [False, True])
+def test_pruned_nats_bound_the_exact_value(families, family, canonical):
+    """sum(push) - pruned_nats is the kept mass, at most the exact (unpruned) log-mass."""
+    tok, model = families[family]
+    data = b"the fox"
+    exact = ByteLM(model, tok, ByteConfig(prune=0.0, max_hypotheses=0, canonical=canonical))
+    state = exact.start(b"")
+    want = sum(state.push(b) for b in data)
+    assert state.pruned_nats == pytest.approx(0.0, abs=1e-9)
+    state = ByteLM(model, tok, ByteConfig(prune=0.3, max_hypotheses=2, canonical=canonical)).start(
+        b""
+    )
+    lead_mass, lead_pruned = state.log_mass, state.pruned_nats  # after the lead bytes, if any
+    got = sum(state.push(b) for b in data)
+    pruned = state.pruned_nats - lead_pruned
+    assert pruned > 0.01  # something was pruned
+    assert got - pruned == pytest.approx(state.log_mass - lead_mass, abs=1e-9)
+    exact_lead = exact.start(b"").log_mass  # the lead bytes' own mass (0 without them)
+    assert got - pruned + lead_mass <= want + exact_lead + 1e-5  # kept <= all covers
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -255,3 +313,15 @@ def test_cli_canonical_on_a_unigram_model_names_the_way_out(tmp_path, capsys):
     assert run(evaluate) == 2
     assert "--all-tokenizations" in capsys.readouterr().err
     assert run([*evaluate, "--all-tokenizations"]) == 0
+
+
+def test_cli_help_states_the_byte_config_defaults():
+    import typing
+
+    from tokengraft.cli import generate as cli_generate
+
+    default = ByteConfig()
+    prune_help = typing.get_args(cli_generate.Prune)[1].help
+    cap_help = typing.get_args(cli_generate.MaxHypotheses)[1].help
+    assert f"default {default.prune:g})" in prune_help
+    assert f"default {default.max_hypotheses})" in cap_help

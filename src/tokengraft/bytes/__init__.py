@@ -6,8 +6,9 @@ models with different tokenizers. See ``docs/bytes.md``. The package is ``tokeng
 
 from tokengraft.bytes.ensemble import ByteEnsemble, ByteModel, ByteStream
 from tokengraft.bytes.generate import Generation, generate_bytes, generate_tokens
-from tokengraft.bytes.lm import END, EXACT, ByteConfig, ByteLM, ByteState
+from tokengraft.bytes.lm import EXACT, ByteConfig, ByteLM
 from tokengraft.bytes.score import SpanScore, score_span
+from tokengraft.bytes.state import END, ByteState
 
 __all__ = [
     "END",

@@ -23,7 +23,7 @@ from tokengraft.errors import TokengraftError
 
 
 class ByteStream(Protocol):
-    """A model's state after some bytes: what :class:`tokengraft.bytes.lm.ByteState` offers."""
+    """A model's state after some bytes: what :class:`tokengraft.bytes.state.ByteState` offers."""
 
     def logprobs(self) -> torch.Tensor:
         """(257,) natural log-probabilities of the next byte and of the end."""
@@ -134,14 +134,21 @@ class EnsembleState:
         self.ensemble = ensemble
         self.states = states
 
+    def each(self) -> torch.Tensor:
+        """(M, 257) float64: every member's next-byte log-probabilities, not combined."""
+        return torch.stack([s.logprobs().double() for s in self.states])
+
     def logprobs(self) -> torch.Tensor:
         """(257,) float64 natural log-probabilities, combined and renormalised."""
-        each = torch.stack([s.logprobs().double() for s in self.states])  # (M, 257)
-        return self.ensemble.combine(each)
+        return self.ensemble.combine(self.each())
 
     def push(self, byte: int) -> float:
         """Append a byte to every member; return its combined natural log-probability."""
         logp = float(self.logprobs()[byte])
+        self.advance(byte)
+        return logp
+
+    def advance(self, byte: int) -> None:
+        """Append a byte to every member without scoring it."""
         for state in self.states:
             state.push(byte)
-        return logp

@@ -14,8 +14,8 @@ import torch
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from tokengraft.bytes.ensemble import ByteModel
-from tokengraft.bytes.lm import END
 from tokengraft.bytes.runner import forward_cached
+from tokengraft.bytes.state import END
 from tokengraft.bytes.vocab import ByteVocab
 from tokengraft.errors import TokengraftError
 

@@ -1,6 +1,6 @@
 """Token sequences as a tree, with the keys and values of each token kept on its node.
 
-Every hypothesis of :class:`tokengraft.bytes.lm.ByteState` is a :class:`Node`: a token sequence
+Every hypothesis of :class:`tokengraft.bytes.state.ByteState` is a :class:`Node`: a token sequence
 that shares its prefix with its parent. The *trunk*, the canonical tokens of the bytes known to
 come, is forwarded in chunks like token-level scoring, and its keys and values are kept. A node
 off the trunk keeps the keys and values of its own token (one position per layer), so that
@@ -171,20 +171,8 @@ class Runner:
         """
         off = []
         for node in nodes:
-            if isinstance(self.context, int) and node.depth + 1 > self.context:
-                raise TokengraftError(
-                    f"the text needs more than the model's context of {self.context} tokens; "
-                    "score a shorter span (--max-bytes)"
-                )
-            parent_on_trunk = node.parent is None or node.parent.trunk
-            depth = node.depth
-            node.trunk = (
-                parent_on_trunk
-                and depth < len(self.trunk_ids)
-                and self.trunk_ids[depth] == node.token
-            )
-            if node.trunk:
-                self._finish(node, self._trunk_row(depth))
+            if self._place(node):
+                self._finish(node, self._trunk_row(node.depth))
             else:
                 off.append(node)
         for start in range(0, len(off), self.batch):
@@ -192,6 +180,21 @@ class Runner:
             rows = self._branches(group) if len(group) > 1 else [self._branch(group[0])]
             for node, row in zip(group, rows, strict=True):
                 self._finish(node, row)
+
+    def _place(self, node: Node) -> bool:
+        """Set and return ``node.trunk``; check that the sequence fits the model's context."""
+        if isinstance(self.context, int) and node.depth + 1 > self.context:
+            raise TokengraftError(
+                f"the text needs more than the model's context of {self.context} tokens; "
+                "score a shorter span (--max-bytes)"
+            )
+        depth = node.depth
+        node.trunk = (
+            (node.parent is None or node.parent.trunk)
+            and depth < len(self.trunk_ids)
+            and self.trunk_ids[depth] == node.token
+        )
+        return node.trunk
 
     def _finish(self, node: Node, logits: torch.Tensor) -> None:
         logits = logits.double().cpu().masked_fill(~self.allowed, float("-inf"))

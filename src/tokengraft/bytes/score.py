@@ -30,6 +30,9 @@ class SpanScore:
         bits_per_byte: ``nll_bits / n_bytes``.
         forwarded_tokens: tokens the model was fed, context included.
         seconds: wall time.
+        pruned_bits: how much lower ``nll_bits`` is for the hypotheses pruning dropped
+            (:attr:`tokengraft.bytes.state.ByteState.pruned_nats`, in bits; 0 without pruning):
+            ``nll_bits + pruned_bits`` bounds the unpruned value from above.
     """
 
     name: str
@@ -39,6 +42,7 @@ class SpanScore:
     bits_per_byte: float
     forwarded_tokens: int
     seconds: float
+    pruned_bits: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """The score as a JSON-ready dict."""
@@ -57,6 +61,7 @@ def score_span(lm: ByteLM, name: str, data: bytes, *, start: int = 0) -> SpanSco
     started = time.perf_counter()
     lm.vocab.check_expressible(data)
     state = lm.start(data[:start], upcoming=data[start:])
+    before = state.pruned_nats  # the context's own pruning is not the span's
     nats = -sum(state.push(b) for b in data[start:])
     n = len(data) - start
     bits = nats / math.log(2)
@@ -68,6 +73,7 @@ def score_span(lm: ByteLM, name: str, data: bytes, *, start: int = 0) -> SpanSco
         bits_per_byte=bits / n,
         forwarded_tokens=state.runner.forwarded_tokens,
         seconds=time.perf_counter() - started,
+        pruned_bits=(state.pruned_nats - before) / math.log(2),
     )
 
 
@@ -83,4 +89,5 @@ def overall(scores: Sequence[SpanScore]) -> SpanScore:
         bits_per_byte=bits / n if n else float("nan"),
         forwarded_tokens=sum(s.forwarded_tokens for s in scores),
         seconds=sum(s.seconds for s in scores),
+        pruned_bits=sum(s.pruned_bits for s in scores),
     )

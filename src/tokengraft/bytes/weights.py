@@ -21,7 +21,14 @@ from collections.abc import Sequence
 
 import torch
 
-from tokengraft.bytes.ensemble import ByteModel, Mode, combine, normalised_weights, parse_mode
+from tokengraft.bytes.ensemble import (
+    ByteEnsemble,
+    ByteModel,
+    Mode,
+    combine,
+    normalised_weights,
+    parse_mode,
+)
 from tokengraft.errors import TokengraftError
 
 
@@ -31,12 +38,11 @@ def member_logprobs(
     """(M, T, 257) float64 natural log-probabilities of each member before each byte of ``data``."""
     if not data:
         raise TokengraftError("member_logprobs needs at least one byte")
-    states = [m.start(context, upcoming=data) for m in members]
+    state = ByteEnsemble(members).start(context, upcoming=data)
     steps = []
     for byte in data:
-        steps.append(torch.stack([s.logprobs().double() for s in states]))
-        for state in states:
-            state.push(byte)
+        steps.append(state.each())
+        state.advance(byte)
     return torch.stack(steps, dim=1)
 
 

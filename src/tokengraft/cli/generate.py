@@ -18,13 +18,13 @@ Prune = Annotated[
     float | None,
     typer.Option(
         help="With --byte-level: drop a hypothesis whose share of the mass falls below this "
-        "(0: keep all; default 0.01)."
+        "(0: keep all; default 1e-06)."
     ),
 ]
 MaxHypotheses = Annotated[
     int | None,
     typer.Option(
-        help="With --byte-level: keep at most N hypotheses per byte (0: no cap; default 8)."
+        help="With --byte-level: keep at most N hypotheses per byte (0: no cap; default 64)."
     ),
 ]
 Canonical = Annotated[
