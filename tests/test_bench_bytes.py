@@ -66,3 +66,20 @@ def test_pruning_rule_picks_the_cheapest_config_close_to_unpruned_on_every_langu
     text = "\n".join(bytes_pruning.lines(rows))
     assert "| en | 300 | 0 (unpruned) | none | 1.3000 |" in text
     assert "Chosen: prune 1e-06, at most 64 hypotheses." in text
+
+
+def test_exactness_table_splits_off_the_last_token():
+    row = {
+        "model": "smollm2-135m",
+        "language": "en",
+        "bytes": 2000,
+        "token_level": {"bpb": 0.7629, "tokens_per_byte": 0.189, "tokens_per_second": 250.0},
+        "byte_level": {"bpb": 0.7545, "forwarded_tokens_per_byte": 0.977, "bytes_per_second": 11.5},
+        "gap_percent": -1.11,
+        "last_token": {"text": " ", "token_bits": 16.87, "byte_bits": 0.13},
+        "gap_without_last_token_percent": -0.006,
+    }
+    text = bench_bytes.section({"exactness": [row]})
+    assert "| -1.11 | -0.006 | `' '`: 16.87 / 0.13 | 0.189 | 0.977 | 250 | 11.5 |" in text
+    old = {k: v for k, v in row.items() if "last" not in k}  # results of earlier runs
+    assert "| -1.11 |  |  | 0.189 |" in bench_bytes.section({"exactness": [old]})
