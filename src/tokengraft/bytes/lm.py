@@ -36,8 +36,8 @@ Where this differs from the papers and their code:
   ``prune`` of the mass when it was dropped. Pruning never looks at the bytes to come (the
   ``upcoming`` hint only saves time), so the next-byte distributions are a proper sequential
   model whatever is pruned (tested); ``ByteState.pruned_nats`` says how much the kept-mass
-  conditioning raised a score. In canonical mode a hypothesis that is not canonical *yet*
-  (``▁Interactive`` before ``ly``, which the tokenizer writes ``▁Inter actively``) can hold
+  conditioning raised a score. In canonical mode a hypothesis that is canonical only so far
+  (``ĠInteractive`` before ``ly``, which SmolLM2 writes ``ĠInter actively``) can hold
   nearly all the mass until one byte refutes it, so canonical mode needs a much lower
   ``prune`` than all-tokenization mode, and keeps few hypotheses at that level anyway (the
   defaults were chosen on validation bytes: ``python -m bench.bytes --parts p``). If pruning
