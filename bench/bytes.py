@@ -81,11 +81,11 @@ def exactness(model: Any, tok: Any, name: str, n_bytes: int) -> list[dict[str, A
 
     from tokengraft import ByteLM
 
+    lm = ByteLM(model, tok)
     rows = []
     for language in ("en", "de"):
         data = heldout(language, n_bytes)
         tokens = token_level(model, tok, data)
-        lm = ByteLM(model, tok)
         ids = lm.canonical_ids(lm.vocab.lead + data)
         by_token, seconds, forwarded = _byte_level_by_token(lm, data, ids)
         token_lp = _token_logprobs(model, lm.prefix_token, ids)
@@ -408,19 +408,23 @@ def main(argv: list[str] | None = None) -> int:
     if "d" in parts:
         models = {"smollm2-135m": smol, "gemma3-270m": load("gemma3-270m")}
         save(stamp | {"members": list(models), "ensemble": ensemble(models, args.ensemble_bytes)})
-    print(section(save({})))
+    print(section(read_results()))
     return 0
 
 
-def save(update: dict[str, Any]) -> dict[str, Any]:
+def read_results() -> dict[str, Any]:
+    """The results file as it is now (empty before the first run)."""
+    return json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
+
+
+def save(update: dict[str, Any]) -> None:
     """Merge ``update`` into the results file (re-read first: parts may run at the same time)
-    and write it atomically; return the merged results."""
-    results = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
+    and write it atomically."""
+    results = read_results()
     commands = results.get("commands", {}) | update.get("commands", {})
     results |= update | {"commands": commands}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     records.write_text(RESULTS, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    return results
 
 
 if __name__ == "__main__":

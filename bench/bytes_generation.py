@@ -22,8 +22,8 @@ def generation_cost(
     from tokengraft import ByteLM, generate_tokens
 
     lm = ByteLM(model, tok)
-    totals = {"bytes": 0, "forwarded": 0, "seconds": 0.0, "token_bytes": 0, "tokens": 0}
-    totals["token_seconds"] = 0.0
+    totals = {"bytes": 0, "forwarded": 0, "token_bytes": 0, "tokens": 0}
+    seconds = {"byte_level": 0.0, "token_level": 0.0}
     for prompt, _ in healing_prompts(heldout("en", 200_000), n_prompts, seed, context):
         state = lm.start(prompt)
         before, started = state.runner.forwarded_tokens, time.perf_counter()
@@ -33,19 +33,19 @@ def generation_cost(
                 break
             state.push(choice)
             totals["bytes"] += 1
-        totals["seconds"] += time.perf_counter() - started
+        seconds["byte_level"] += time.perf_counter() - started
         totals["forwarded"] += state.runner.forwarded_tokens - before
         naive = generate_tokens(model, tok, prompt, max_bytes=n_bytes, vocab=lm.vocab)
-        totals["token_seconds"] += naive.seconds
+        seconds["token_level"] += naive.seconds
         totals["token_bytes"] += len(naive.text)
         totals["tokens"] += len(tok(naive.text.decode(errors="replace"))["input_ids"])
     row = {
         "prompts": n_prompts,
         "bytes_per_prompt": n_bytes,
         "forwarded_tokens_per_byte": totals["forwarded"] / totals["bytes"],
-        "bytes_per_second": totals["bytes"] / totals["seconds"],
+        "bytes_per_second": totals["bytes"] / seconds["byte_level"],
         "token_level_tokens_per_byte": totals["tokens"] / totals["token_bytes"],
-        "token_level_bytes_per_second": totals["token_bytes"] / totals["token_seconds"],
+        "token_level_bytes_per_second": totals["token_bytes"] / seconds["token_level"],
     }
     print(json.dumps(row), flush=True)
     return row

@@ -3,7 +3,8 @@
 Every configuration scores the same bytes from the end of each language's *training* text
 (never the held-out files) with SmolLM2 in canonical mode, beside the unpruned canonical value
 (``prune=0, max_hypotheses=0``, exact and slow) and token-level bits per byte. The rule, fixed
-before the run: the cheapest configuration (most forwarded tokens per byte over the languages)
+before this run (after a first look at a few settings on the English validation bytes, never
+at held-out): the cheapest configuration (most forwarded tokens per byte over the languages)
 whose bits per byte is within ``TOLERANCE`` (relative) of the unpruned value on every language.
 """
 

@@ -32,7 +32,8 @@ class SpanScore:
         seconds: wall time.
         pruned_bits: how much lower ``nll_bits`` is for the hypotheses pruning dropped
             (:attr:`tokengraft.bytes.state.ByteState.pruned_nats`, in bits; 0 without pruning):
-            ``nll_bits + pruned_bits`` bounds the unpruned value from above.
+            ``nll_bits + pruned_bits`` bounds the unpruned value from above, unless the
+            canonical fallback or a restart from the reserve was used (docs/bytes.md).
     """
 
     name: str

@@ -179,7 +179,7 @@ class ByteState:
         if any(node.end == end for _, node in kept):
             self.reserve = None  # a kept boundary node can go on with any byte
             return
-        loose = [c for c in self._candidates(byte, canonical=False) if c[1].end == end]
+        loose = self._candidates(byte, canonical=False, staying=False)
         if loose:  # else the reserve of an earlier byte stays
             self.reserve = max(loose, key=lambda c: c[0])[1]
 
@@ -193,8 +193,13 @@ class ByteState:
             masses.append(node.logq + tail)
         return float(torch.tensor(masses, dtype=torch.float64).logsumexp(0))
 
-    def _candidates(self, byte: int, *, canonical: bool) -> list[tuple[float, Node]]:
-        """(log mass, node) of every cover of the prefix with ``byte``: new and staying nodes."""
+    def _candidates(
+        self, byte: int, *, canonical: bool, staying: bool = True
+    ) -> list[tuple[float, Node]]:
+        """(log mass, node) of every cover of the prefix with ``byte``: new and staying nodes.
+
+        ``staying=False``: only the new nodes (the covers that end at ``byte``).
+        """
         out: list[tuple[float, Node]] = []
         end = len(self.stream) + 1
         for node in self.frontier:
@@ -207,7 +212,7 @@ class ByteState:
                     for t, lq in zip(children.exact, each, strict=True)
                     if lq > float("-inf")
                 ]
-            if len(children.ids):
+            if staying and len(children.ids):
                 logq = self._child_logq(node, children.ids, canonical=canonical)
                 mass = node.logq + float(logq.logsumexp(0))
                 if mass > float("-inf"):
